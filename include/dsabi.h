@@ -1,0 +1,533 @@
+/*
+ * dsabi.h - DeepSpeed's training and inference system behind one stable C ABI.
+ *
+ * This file is the contract: if a function, type or constant is not declared here, it is not API.
+ *
+ * Overview
+ * --------
+ * dsabi is a C++ library with a C interface. Every object is an opaque handle created through an
+ * out-parameter and destroyed with a NULL-safe ds_<object>_destroy(). Every fallible call returns a
+ * ds_status_t (0 = DS_OK, > 0 benign outcomes, < 0 errors); ds_last_error() then holds a detailed,
+ * thread-local message naming the function, the argument or config key path, the value and what was
+ * expected. No C++ exception, abort() or exit() ever crosses this interface.
+ *
+ * A complete program:
+ *
+ *     #include <dsabi.h>
+ *     #include <stdio.h>
+ *
+ *     int main(void) {
+ *         const char* json = "{\"train_batch_size\": 32, \"gradient_accumulation_steps\": 2,"
+ *                            " \"zero_optimization\": {\"stage\": 2}}";
+ *         ds_config_options_t opts;
+ *         ds_config_options_init(&opts);
+ *         opts.world_size = 4;
+ *         ds_config_t* cfg = NULL;
+ *         if (ds_config_parse(json, 0, &opts, &cfg) != DS_OK) {
+ *             fprintf(stderr, "%s\n", ds_last_error());
+ *             return 1;
+ *         }
+ *         int64_t micro = 0;
+ *         ds_config_get_i64(cfg, "train_micro_batch_size_per_gpu", &micro);  // 32 / (2 * 4) = 4
+ *         printf("micro batch per GPU: %lld\n", (long long)micro);
+ *         ds_config_destroy(cfg);
+ *         return 0;
+ *     }
+ *
+ * Conventions that hold for every function unless its comment says otherwise
+ * --------------------------------------------------------------------------
+ * - Handles: a wrong, NULL or destroyed handle gives DS_ERR_INVALID_HANDLE, never a crash. Destroy
+ *   functions accept NULL. Children keep what they depend on alive, so handles may be destroyed in any
+ *   order (as garbage-collected bindings do).
+ * - Inputs are borrowed for the duration of the call. Output handles and values are written only on
+ *   DS_OK; output handle pointers are set to NULL on failure.
+ * - Caller-provided buffers use (buf, cap, &len): when cap is too small the call returns
+ *   DS_ERR_BUFFER_TOO_SMALL, writes nothing to buf, and sets *len to the size needed.
+ * - Memory the library allocates for the caller (char** out) is released with ds_free().
+ * - Options structs begin with struct_size and abi_version, are filled by ds_<x>_options_init(), are
+ *   passed by pointer (NULL means all defaults) and only ever grow at the end: a caller compiled
+ *   against an older, smaller struct gets defaults for the fields it does not know.
+ * - Thread-safety: handle-exclusive (different handles may be used from different threads at the
+ *   same time; one handle must not be) unless a section says otherwise. ds_last_error() is per thread.
+ * - Enumerations are passed as int32_t and are append-only; numbers are never reused.
+ */
+#ifndef DSABI_H
+#define DSABI_H
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Portability and export                                                                          */
+/* ---------------------------------------------------------------------------------------------- */
+
+#if defined(_WIN32) && !defined(__CYGWIN__)
+#  if defined(DS_BUILD)
+#    define DS_API __declspec(dllexport)
+#  elif defined(DS_SHARED)
+#    define DS_API __declspec(dllimport)
+#  else
+#    define DS_API
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define DS_API __attribute__((visibility("default")))
+#else
+#  define DS_API
+#endif
+
+#if defined(DS_DISABLE_DEPRECATE_WARNINGS)
+#  define DS_DEPRECATED(msg)
+#elif defined(__GNUC__)
+#  define DS_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+#  define DS_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+#  define DS_DEPRECATED(msg)
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Versions                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define DS_VERSION_MAJOR 0
+#define DS_VERSION_MINOR 1
+#define DS_VERSION_PATCH 0
+#define DS_VERSION_NUMBER (DS_VERSION_MAJOR * 10000 + DS_VERSION_MINOR * 100 + DS_VERSION_PATCH)
+#define DS_VERSION_STRING "0.1.0"
+
+/* The ABI version is the SONAME major (libdsabi.so.0). ABI 0 makes no compatibility promise yet;
+ * ABI 1 will be declared once the abidiff gate has held for a release. */
+#define DS_ABI_VERSION 0
+
+/* "Unset" sentinels for option fields: take the value from the JSON config, else the default. */
+#define DS_UNSET_I32 INT32_MIN
+#define DS_UNSET_I64 INT64_MIN
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Base types                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef int32_t ds_status_t;
+
+/* Status codes. 0 is success, positive values are non-error outcomes, negative values are errors in
+ * stable bands: -1..-99 general, -100..-199 device, -200..-299 communication, -300..-399 I/O,
+ * -400..-499 configuration. New codes may be added: treat any unknown negative value as an error. */
+enum ds_status_code {
+    DS_OK = 0,
+    DS_INPROGRESS = 1, /* asynchronous work has not finished yet */
+    DS_ABORTED = 2,    /* the operation was cancelled on request */
+
+    DS_ERR_INVALID_ARG = -1,      /* an argument is NULL, out of range or inconsistent */
+    DS_ERR_NOMEM = -2,            /* host memory allocation failed */
+    DS_ERR_INVALID_HANDLE = -3,   /* NULL, wrong-type or destroyed handle */
+    DS_ERR_BUFFER_TOO_SMALL = -4, /* caller buffer too small; *len holds the size needed */
+    DS_ERR_UNSUPPORTED = -5,      /* valid request that this build or device does not support */
+    DS_ERR_VERSION = -6,          /* options struct or table from an unknown ABI version */
+    DS_ERR_STATE = -7,            /* the object is not in a state that allows this call */
+    DS_ERR_NOT_FOUND = -8,        /* a named item (key, symbol, device) does not exist */
+    DS_ERR_TYPE = -9,             /* a value has a different type than requested */
+    DS_ERR_INTERNAL = -98,        /* a bug in dsabi: please report it with ds_last_error() */
+    DS_ERR_UNKNOWN = -99,         /* an unclassified failure */
+
+    DS_ERR_DEVICE = -100,          /* a device runtime call failed */
+    DS_ERR_NO_DEVICE = -101,       /* the requested device type or index is not present */
+    DS_ERR_DEVICE_NOMEM = -102,    /* device memory allocation failed */
+    DS_ERR_DEVICE_MISMATCH = -103, /* tensors live on devices that this call cannot combine */
+
+    DS_ERR_COMM = -200,         /* a communication backend failed */
+    DS_ERR_COMM_TIMEOUT = -201, /* a peer did not answer within the communicator's timeout */
+    DS_ERR_COMM_PEER = -202,    /* a peer closed its connection or died */
+    DS_ERR_COMM_MISMATCH = -203,/* ranks disagree on sizes, dtypes or order of operations */
+
+    DS_ERR_IO = -300,      /* a file or operating-system call failed */
+    DS_ERR_CORRUPT = -301, /* a file is truncated or does not have the expected format */
+
+    DS_ERR_CONFIG = -400,             /* the configuration is invalid (see ds_last_error) */
+    DS_ERR_CONFIG_PARSE = -401,       /* the text is not valid JSON / hjson */
+    DS_ERR_CONFIG_UNKNOWN_KEY = -402, /* a key is not part of the DeepSpeed schema */
+    DS_ERR_CONFIG_VALUE = -403,       /* a value has the wrong type or is out of range */
+    DS_ERR_CONFIG_BATCH = -404,       /* batch size, micro batch, accumulation and world size disagree */
+    DS_ERR_CONFIG_UNSUPPORTED = -405  /* a DeepSpeed feature that dsabi does not implement is enabled */
+};
+
+/* Element types of tensors. The FP8 values are reserved for the kernels that will use them. */
+enum ds_dtype {
+    DS_DTYPE_F32 = 0,
+    DS_DTYPE_F16 = 1,
+    DS_DTYPE_BF16 = 2,
+    DS_DTYPE_F64 = 3,
+    DS_DTYPE_I8 = 4,
+    DS_DTYPE_U8 = 5,
+    DS_DTYPE_I32 = 6,
+    DS_DTYPE_I64 = 7,
+    DS_DTYPE_FP8_E4M3 = 8, /* reserved */
+    DS_DTYPE_FP8_E5M2 = 9  /* reserved */
+};
+
+/* Device types. The values equal DLPack's DLDeviceType codes. */
+enum ds_dev_type {
+    DS_DEV_CPU = 1,
+    DS_DEV_CUDA = 2
+};
+
+/* Log levels, most severe first. */
+enum ds_log_level {
+    DS_LOG_NONE = 0,
+    DS_LOG_ERROR = 1,
+    DS_LOG_WARN = 2,
+    DS_LOG_INFO = 3,
+    DS_LOG_DEBUG = 4
+};
+
+/* Opaque handles. */
+typedef struct ds_config ds_config_t;
+typedef struct ds_tensor ds_tensor_t;
+
+/* DLPack's managed tensor (dlpack/dlpack.h, DLPack 0.6+). Forward-declared so that dsabi.h stays the
+ * only header a C user needs; include <dlpack/dlpack.h> to look inside. */
+struct DLManagedTensor;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Library: initialisation, versions, build information, logging, memory                           */
+/*                                                                                                 */
+/* Thread-safety: ds_lib_init is thread-safe and idempotent. ds_lib_shutdown and ds_lib_set_log     */
+/* are process-global and not thread-safe: call them while no other thread uses dsabi.             */
+/* Every other function initialises the library with default options on first use, so calling     */
+/* ds_lib_init is only needed to pass options.                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ds_lib_options {
+    uint32_t struct_size;    /* sizeof(ds_lib_options_t) as compiled by the caller */
+    uint32_t abi_version;    /* DS_ABI_VERSION as compiled by the caller */
+    int32_t log_level;       /* DS_LOG_*; DS_UNSET_I32: $DSABI_LOG_LEVEL, else DS_LOG_WARN */
+    int32_t load_cuda;       /* 1 (default): load the CUDA backend if present; 0: CPU only */
+    const char* cuda_backend_path; /* NULL (default): $DSABI_CUDA_BACKEND, else the
+                                      libdsabi_cuda.so next to libdsabi */
+} ds_lib_options_t;
+
+/* Fill *opts with defaults and the header fields. */
+DS_API void ds_lib_options_init(ds_lib_options_t* opts);
+
+/* Initialise the library. opts may be NULL for defaults. The first successful call does the work
+ * (loads the CUDA backend when present); later calls return DS_OK and change nothing.
+ * @return DS_OK, DS_ERR_VERSION (bad struct_size/abi_version), DS_ERR_INVALID_ARG (bad field).
+ * A missing or broken CUDA backend is not an error: CUDA devices are then simply not present, and
+ * the reason is logged at DS_LOG_INFO and shown by ds_lib_build_info(). Since: 0.1 */
+DS_API ds_status_t ds_lib_init(const ds_lib_options_t* opts);
+
+/* Release global resources and unload backends. Handles that hold device memory must be destroyed
+ * first. @return DS_OK, DS_ERR_STATE (live CUDA tensors remain; nothing was released). Since: 0.1 */
+DS_API ds_status_t ds_lib_shutdown(void);
+
+/* Version of the library that is loaded (compare with DS_VERSION_NUMBER to detect a header/library
+ * mismatch). Cannot fail. */
+DS_API uint32_t ds_version_number(void);
+DS_API const char* ds_version_string(void); /* static string, e.g. "0.1.0" */
+
+/* A JSON object describing this build and run time: version, abi_version, commit, compiler,
+ * compiled features, CUDA / NCCL / Gloo / cJSON versions, whether the CUDA backend is loaded and
+ * why not. *out_json is allocated by the library: release it with ds_free().
+ * @return DS_OK, DS_ERR_INVALID_ARG (out_json NULL), DS_ERR_NOMEM. Since: 0.1 */
+DS_API ds_status_t ds_lib_build_info(char** out_json);
+
+/* Log sink. Called synchronously, possibly from internal threads, with a NUL-terminated message
+ * (no trailing newline). It must not call back into dsabi. */
+typedef void (*ds_log_fn)(int32_t level, const char* message, void* user_data);
+
+/* Route log messages of level <= max_level to fn (NULL restores the default sink, which writes to
+ * stderr). @return DS_OK, DS_ERR_INVALID_ARG (max_level outside DS_LOG_NONE..DS_LOG_DEBUG).
+ * Process-global. Since: 0.1 */
+DS_API ds_status_t ds_lib_set_log(ds_log_fn fn, void* user_data, int32_t max_level);
+
+/* Release memory that dsabi allocated for the caller (strings and JSON from char** outputs).
+ * NULL is a no-op. Thread-safe. */
+DS_API void ds_free(void* ptr);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Errors                                                                                          */
+/* Thread-safe.                                                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Static text for a status code ("invalid argument"); never NULL, also for unknown codes. */
+DS_API const char* ds_status_str(ds_status_t status);
+
+/* The detailed message of the most recent failing dsabi call on the calling thread, or "" if none.
+ * Never NULL. Valid until the next dsabi call on this thread. Successful calls do not clear it. */
+DS_API const char* ds_last_error(void);
+
+/* Clear this thread's last error (for tests and REPLs). */
+DS_API void ds_last_error_clear(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Configuration: DeepSpeed JSON                                                                   */
+/*                                                                                                 */
+/* Parses a DeepSpeed config (JSON with hjson comments and trailing commas), validates it against  */
+/* DeepSpeed's schema with DeepSpeed's current defaults, applies deprecated-key migrations and      */
+/* "auto" values, derives the batch-size triple from the world size, and keeps a normalised tree    */
+/* with every default filled in. Errors name the key path ("zero_optimization.stage"), the value    */
+/* and the allowed range; all problems found are listed in one message.                            */
+/*                                                                                                 */
+/* Keys DeepSpeed knows but dsabi does not implement are reported as unsupported (a warning, or an  */
+/* error with strict), never silently ignored. Unknown top-level keys are warnings (errors with     */
+/* strict); unknown keys inside blocks that DeepSpeed validates strictly (zero_optimization, fp16,  */
+/* bf16, offload_*, comms_logger, ...) are errors, as in DeepSpeed. Duplicate keys are errors.      */
+/*                                                                                                 */
+/* A ds_config_t is immutable after parsing: concurrent reads are thread-safe.                     */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ds_config_options {
+    uint32_t struct_size; /* sizeof(ds_config_options_t) as compiled by the caller */
+    uint32_t abi_version; /* DS_ABI_VERSION as compiled by the caller */
+    int32_t world_size;   /* data-parallel world size; 0 (default): $WORLD_SIZE, else
+                             $OMPI_COMM_WORLD_SIZE, else $SLURM_NTASKS, else 1 */
+    int32_t strict;       /* 1: unknown top-level keys and unsupported features are errors */
+    int32_t accept_auto;  /* 1 (default): "auto" values mean "use the default / derive it";
+                             0: "auto" is an error (the caller must substitute values first) */
+} ds_config_options_t;
+
+/* Fill *opts with defaults and the header fields. */
+DS_API void ds_config_options_init(ds_config_options_t* opts);
+
+/* Parse and validate a config from text. len may be 0 when text is NUL-terminated. opts may be NULL.
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_VERSION, DS_ERR_CONFIG_PARSE (with line and column),
+ *         DS_ERR_CONFIG_UNKNOWN_KEY, DS_ERR_CONFIG_VALUE, DS_ERR_CONFIG_BATCH,
+ *         DS_ERR_CONFIG_UNSUPPORTED (strict only), DS_ERR_CONFIG (several kinds of problems).
+ * Since: 0.1 */
+DS_API ds_status_t ds_config_parse(const char* text, uint64_t len, const ds_config_options_t* opts,
+                                   ds_config_t** out);
+
+/* Like ds_config_parse, reading the file at path. Messages start with the path.
+ * @return as ds_config_parse, plus DS_ERR_IO (the file cannot be read). Since: 0.1 */
+DS_API ds_status_t ds_config_load_file(const char* path, const ds_config_options_t* opts,
+                                       ds_config_t** out);
+
+/* Destroy a config. NULL is a no-op. Objects created from it keep what they need. */
+DS_API void ds_config_destroy(ds_config_t* cfg);
+
+/* JSON value kinds reported by ds_config_get_kind. */
+enum ds_json_kind {
+    DS_JSON_NULL = 0,
+    DS_JSON_BOOL = 1,
+    DS_JSON_NUMBER = 2,
+    DS_JSON_STRING = 3,
+    DS_JSON_ARRAY = 4,
+    DS_JSON_OBJECT = 5
+};
+
+/* Typed getters on the normalised tree. path is dot-separated with optional array indexes:
+ * "zero_optimization.stage", "optimizer.params.betas[1]".
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_INVALID_HANDLE, DS_ERR_NOT_FOUND (no such key),
+ *         DS_ERR_TYPE (the value has another kind; for get_i64, a number that is not an integer). */
+DS_API ds_status_t ds_config_get_kind(const ds_config_t* cfg, const char* path, int32_t* out_kind);
+DS_API ds_status_t ds_config_get_i64(const ds_config_t* cfg, const char* path, int64_t* out);
+DS_API ds_status_t ds_config_get_f64(const ds_config_t* cfg, const char* path, double* out);
+DS_API ds_status_t ds_config_get_bool(const ds_config_t* cfg, const char* path, int32_t* out);
+/* String value into (buf, cap); *len is the length including the terminating NUL. buf may be NULL
+ * when cap is 0 (size query). */
+DS_API ds_status_t ds_config_get_str(const ds_config_t* cfg, const char* path, char* buf, uint64_t cap,
+                                     uint64_t* len);
+/* Number of elements of an array or members of an object. */
+DS_API ds_status_t ds_config_get_count(const ds_config_t* cfg, const char* path, int64_t* out);
+
+/* The normalised config (path NULL or "") or one subtree as JSON, every default filled in.
+ * pretty: 1 indents, 0 is compact. Release *out_json with ds_free(). */
+DS_API ds_status_t ds_config_to_json(const ds_config_t* cfg, const char* path, int32_t pretty,
+                                     char** out_json);
+
+/* Warnings and notes found while validating, as a JSON array of
+ * {"severity": "warning"|"info", "kind": "unknown_key"|"deprecated"|"unsupported"|"auto"|...,
+ *  "path": "...", "message": "..."}. Release *out_json with ds_free(). */
+DS_API ds_status_t ds_config_query_diagnostics(const ds_config_t* cfg, char** out_json);
+
+/* The data-parallel world size the batch rule used, and where it came from: 0 options, 1 $WORLD_SIZE,
+ * 2 $OMPI_COMM_WORLD_SIZE, 3 $SLURM_NTASKS, 4 default (1). */
+DS_API ds_status_t ds_config_get_world_size(const ds_config_t* cfg, int32_t* out_world_size,
+                                            int32_t* out_source);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Devices                                                                                         */
+/* Thread-safe.                                                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ds_dev_info {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t type;               /* DS_DEV_* */
+    int32_t index;
+    char name[128];             /* "cpu" or the GPU's product name */
+    uint64_t total_memory_bytes;
+    uint64_t free_memory_bytes; /* at the time of the call */
+    int32_t compute_capability_major; /* CUDA only, else 0 */
+    int32_t compute_capability_minor;
+    int32_t multiprocessor_count;     /* CUDA SMs, or logical CPU cores */
+} ds_dev_info_t;
+
+/* Fill the header fields of *info (ds_dev_get_info fills the rest). */
+DS_API void ds_dev_info_init(ds_dev_info_t* info);
+
+/* Number of devices of a type: 1 for DS_DEV_CPU; the number of visible GPUs for DS_DEV_CUDA, which is
+ * 0 without the CUDA backend, a driver or a GPU.
+ * @return DS_OK, DS_ERR_INVALID_ARG (unknown type or out NULL). */
+DS_API ds_status_t ds_dev_count(int32_t type, int32_t* out);
+
+/* Describe device (type, index). info->struct_size must be set (ds_dev_info_init).
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_VERSION, DS_ERR_NO_DEVICE, DS_ERR_DEVICE. */
+DS_API ds_status_t ds_dev_get_info(int32_t type, int32_t index, ds_dev_info_t* info);
+
+/* Wait until all work queued on the device has finished (no-op on the CPU). */
+DS_API ds_status_t ds_dev_synchronize(int32_t type, int32_t index);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Tensors                                                                                         */
+/*                                                                                                 */
+/* A ds_tensor_t is a view (dtype, shape, strides in elements, device) on memory that is either      */
+/* owned by the library (ds_tensor_create), borrowed from the caller (ds_tensor_wrap: the caller    */
+/* keeps it alive) or managed by another framework (ds_tensor_from_dlpack: released through the     */
+/* DLPack deleter). Tensors exchanged as DLPack share memory with NumPy, PyTorch, JAX and CuPy.     */
+/* Handle-exclusive; the memory itself may be shared by several tensors.                           */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define DS_TENSOR_MAX_DIMS 8
+
+/* Size in bytes of one element (0 for the reserved FP8 types is never returned: they are 1). */
+DS_API ds_status_t ds_dtype_size(int32_t dtype, uint64_t* out_bytes);
+/* Static name of a dtype ("f32", "bf16", ...), "invalid" for unknown values. */
+DS_API const char* ds_dtype_name(int32_t dtype);
+
+/* Create a contiguous tensor owned by the library, filled with zeros. ndim may be 0 (a scalar).
+ * @return DS_OK, DS_ERR_INVALID_ARG (dtype, ndim > DS_TENSOR_MAX_DIMS, negative dims, size overflow),
+ *         DS_ERR_NO_DEVICE, DS_ERR_NOMEM, DS_ERR_DEVICE_NOMEM. */
+DS_API ds_status_t ds_tensor_create(int32_t dtype, int32_t ndim, const int64_t* shape, int32_t dev_type,
+                                    int32_t dev_index, ds_tensor_t** out);
+
+/* Wrap caller memory without copying. strides (in elements) may be NULL for C-contiguous. The
+ * memory is RETAINED: it must stay valid until the tensor and every tensor or DLPack export made from
+ * it are destroyed. data may be NULL only when the tensor has no elements. */
+DS_API ds_status_t ds_tensor_wrap(void* data, int32_t dtype, int32_t ndim, const int64_t* shape,
+                                  const int64_t* strides, int32_t dev_type, int32_t dev_index,
+                                  ds_tensor_t** out);
+
+/* Take a DLPack tensor. On DS_OK the library owns *src and calls src->deleter when the last tensor
+ * using the memory is destroyed. On failure ownership stays with the caller and nothing is called.
+ * Supported: CPU, CUDA and CUDA-host memory; the dtypes of enum ds_dtype with lanes == 1.
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_UNSUPPORTED (device or dtype), DS_ERR_NO_DEVICE. */
+DS_API ds_status_t ds_tensor_from_dlpack(struct DLManagedTensor* src, ds_tensor_t** out);
+
+/* Export a tensor as DLPack, sharing its memory. The export keeps the memory alive on its own: the
+ * tensor may be destroyed first. The consumer must call (*out)->deleter(*out) exactly once. */
+DS_API ds_status_t ds_tensor_to_dlpack(ds_tensor_t* t, struct DLManagedTensor** out);
+
+/* Destroy a tensor handle. NULL is a no-op. Memory shared with other tensors or DLPack exports is
+ * released when the last of them is gone. */
+DS_API void ds_tensor_destroy(ds_tensor_t* t);
+
+/* Accessors. get_shape/get_strides write ndim values into (buf, cap) and set *len = ndim. */
+DS_API ds_status_t ds_tensor_get_dtype(const ds_tensor_t* t, int32_t* out);
+DS_API ds_status_t ds_tensor_get_ndim(const ds_tensor_t* t, int32_t* out);
+DS_API ds_status_t ds_tensor_get_shape(const ds_tensor_t* t, int64_t* buf, uint64_t cap, uint64_t* len);
+DS_API ds_status_t ds_tensor_get_strides(const ds_tensor_t* t, int64_t* buf, uint64_t cap, uint64_t* len);
+DS_API ds_status_t ds_tensor_get_numel(const ds_tensor_t* t, int64_t* out);
+DS_API ds_status_t ds_tensor_get_nbytes(const ds_tensor_t* t, uint64_t* out); /* numel * dtype size */
+DS_API ds_status_t ds_tensor_get_data(const ds_tensor_t* t, void** out);       /* first element */
+DS_API ds_status_t ds_tensor_get_device(const ds_tensor_t* t, int32_t* out_type, int32_t* out_index);
+DS_API ds_status_t ds_tensor_is_contiguous(const ds_tensor_t* t, int32_t* out);
+
+/* Copy src into dst: same dtype and shape, any devices (CPU<->CUDA, CUDA<->CUDA), any strides on
+ * the CPU; CUDA sides must be contiguous. Synchronous.
+ * @return DS_OK, DS_ERR_INVALID_ARG (shape or dtype differ), DS_ERR_UNSUPPORTED (strided CUDA),
+ *         DS_ERR_DEVICE. */
+DS_API ds_status_t ds_tensor_copy(ds_tensor_t* dst, const ds_tensor_t* src);
+
+/* A new library-owned contiguous copy of src on (dev_type, dev_index). */
+DS_API ds_status_t ds_tensor_clone(const ds_tensor_t* src, int32_t dev_type, int32_t dev_index,
+                                   ds_tensor_t** out);
+
+/* Set every element to value, converted to the tensor's dtype (round to nearest even for f16/bf16;
+ * integer dtypes require an integral value within range). */
+DS_API ds_status_t ds_tensor_fill(ds_tensor_t* t, double value);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Function table for hosts that dlopen() dsabi                                                    */
+/*                                                                                                 */
+/*     void* lib = dlopen("libdsabi.so.0", RTLD_NOW | RTLD_LOCAL);                                  */
+/*     ds_status_t (*get_api)(uint32_t, const ds_api_t**) = dlsym(lib, "ds_get_api");              */
+/*     const ds_api_t* api; get_api(DS_ABI_VERSION, &api); api->config_parse(...);                 */
+/*                                                                                                 */
+/* The table only grows at the end; check struct_size before using a member newer than your header. */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ds_api {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    /* library */
+    void (*lib_options_init)(ds_lib_options_t*);
+    ds_status_t (*lib_init)(const ds_lib_options_t*);
+    ds_status_t (*lib_shutdown)(void);
+    uint32_t (*version_number)(void);
+    const char* (*version_string)(void);
+    ds_status_t (*lib_build_info)(char**);
+    ds_status_t (*lib_set_log)(ds_log_fn, void*, int32_t);
+    void (*free)(void*);
+    const char* (*status_str)(ds_status_t);
+    const char* (*last_error)(void);
+    void (*last_error_clear)(void);
+    ds_status_t (*get_proc_address)(const char*, void**);
+    /* config */
+    void (*config_options_init)(ds_config_options_t*);
+    ds_status_t (*config_parse)(const char*, uint64_t, const ds_config_options_t*, ds_config_t**);
+    ds_status_t (*config_load_file)(const char*, const ds_config_options_t*, ds_config_t**);
+    void (*config_destroy)(ds_config_t*);
+    ds_status_t (*config_get_kind)(const ds_config_t*, const char*, int32_t*);
+    ds_status_t (*config_get_i64)(const ds_config_t*, const char*, int64_t*);
+    ds_status_t (*config_get_f64)(const ds_config_t*, const char*, double*);
+    ds_status_t (*config_get_bool)(const ds_config_t*, const char*, int32_t*);
+    ds_status_t (*config_get_str)(const ds_config_t*, const char*, char*, uint64_t, uint64_t*);
+    ds_status_t (*config_get_count)(const ds_config_t*, const char*, int64_t*);
+    ds_status_t (*config_to_json)(const ds_config_t*, const char*, int32_t, char**);
+    ds_status_t (*config_query_diagnostics)(const ds_config_t*, char**);
+    ds_status_t (*config_get_world_size)(const ds_config_t*, int32_t*, int32_t*);
+    /* devices */
+    void (*dev_info_init)(ds_dev_info_t*);
+    ds_status_t (*dev_count)(int32_t, int32_t*);
+    ds_status_t (*dev_get_info)(int32_t, int32_t, ds_dev_info_t*);
+    ds_status_t (*dev_synchronize)(int32_t, int32_t);
+    /* tensors */
+    ds_status_t (*dtype_size)(int32_t, uint64_t*);
+    const char* (*dtype_name)(int32_t);
+    ds_status_t (*tensor_create)(int32_t, int32_t, const int64_t*, int32_t, int32_t, ds_tensor_t**);
+    ds_status_t (*tensor_wrap)(void*, int32_t, int32_t, const int64_t*, const int64_t*, int32_t, int32_t,
+                               ds_tensor_t**);
+    ds_status_t (*tensor_from_dlpack)(struct DLManagedTensor*, ds_tensor_t**);
+    ds_status_t (*tensor_to_dlpack)(ds_tensor_t*, struct DLManagedTensor**);
+    void (*tensor_destroy)(ds_tensor_t*);
+    ds_status_t (*tensor_get_dtype)(const ds_tensor_t*, int32_t*);
+    ds_status_t (*tensor_get_ndim)(const ds_tensor_t*, int32_t*);
+    ds_status_t (*tensor_get_shape)(const ds_tensor_t*, int64_t*, uint64_t, uint64_t*);
+    ds_status_t (*tensor_get_strides)(const ds_tensor_t*, int64_t*, uint64_t, uint64_t*);
+    ds_status_t (*tensor_get_numel)(const ds_tensor_t*, int64_t*);
+    ds_status_t (*tensor_get_nbytes)(const ds_tensor_t*, uint64_t*);
+    ds_status_t (*tensor_get_data)(const ds_tensor_t*, void**);
+    ds_status_t (*tensor_get_device)(const ds_tensor_t*, int32_t*, int32_t*);
+    ds_status_t (*tensor_is_contiguous)(const ds_tensor_t*, int32_t*);
+    ds_status_t (*tensor_copy)(ds_tensor_t*, const ds_tensor_t*);
+    ds_status_t (*tensor_clone)(const ds_tensor_t*, int32_t, int32_t, ds_tensor_t**);
+    ds_status_t (*tensor_fill)(ds_tensor_t*, double);
+} ds_api_t;
+
+/* The function table for ABI version abi_version (pass DS_ABI_VERSION). The table is static.
+ * @return DS_OK, DS_ERR_INVALID_ARG (out NULL), DS_ERR_VERSION (abi_version not served). */
+DS_API ds_status_t ds_get_api(uint32_t abi_version, const ds_api_t** out);
+
+/* Look up any exported dsabi function by name ("ds_config_parse"), for optional or newer calls.
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_NOT_FOUND. */
+DS_API ds_status_t ds_get_proc_address(const char* name, void** out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* DSABI_H */

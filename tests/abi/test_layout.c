@@ -1,0 +1,41 @@
+/* Frozen layouts of the public structs (x86-64 / LP64). A failing assertion here means an ABI
+ * change: fields may only be appended, never reordered or resized. */
+#include <stddef.h>
+
+#include "dsabi.h"
+
+#define LAYOUT(cond) _Static_assert(cond, #cond)
+
+LAYOUT(sizeof(ds_status_t) == 4);
+LAYOUT(offsetof(ds_lib_options_t, struct_size) == 0);
+LAYOUT(offsetof(ds_lib_options_t, abi_version) == 4);
+LAYOUT(offsetof(ds_lib_options_t, log_level) == 8);
+LAYOUT(offsetof(ds_lib_options_t, load_cuda) == 12);
+LAYOUT(offsetof(ds_lib_options_t, cuda_backend_path) == 16);
+LAYOUT(sizeof(ds_lib_options_t) == 24);
+
+LAYOUT(offsetof(ds_config_options_t, world_size) == 8);
+LAYOUT(offsetof(ds_config_options_t, strict) == 12);
+LAYOUT(offsetof(ds_config_options_t, accept_auto) == 16);
+LAYOUT(sizeof(ds_config_options_t) == 20);
+
+LAYOUT(offsetof(ds_dev_info_t, type) == 8);
+LAYOUT(offsetof(ds_dev_info_t, index) == 12);
+LAYOUT(offsetof(ds_dev_info_t, name) == 16);
+LAYOUT(offsetof(ds_dev_info_t, total_memory_bytes) == 144);
+LAYOUT(offsetof(ds_dev_info_t, free_memory_bytes) == 152);
+LAYOUT(offsetof(ds_dev_info_t, compute_capability_major) == 160);
+LAYOUT(offsetof(ds_dev_info_t, multiprocessor_count) == 168);
+LAYOUT(sizeof(ds_dev_info_t) == 176);
+
+LAYOUT(offsetof(ds_api_t, lib_options_init) == 8);
+LAYOUT(offsetof(ds_api_t, tensor_fill) == 8 + 47 * sizeof(void*));
+LAYOUT(sizeof(ds_api_t) == 8 + 48 * sizeof(void*));
+
+/* Enum values are part of the ABI too. */
+LAYOUT(DS_DTYPE_F32 == 0 && DS_DTYPE_BF16 == 2 && DS_DTYPE_I64 == 7 && DS_DTYPE_FP8_E5M2 == 9);
+LAYOUT(DS_DEV_CPU == 1 && DS_DEV_CUDA == 2);
+LAYOUT(DS_ERR_INVALID_HANDLE == -3 && DS_ERR_NO_DEVICE == -101 && DS_ERR_COMM_TIMEOUT == -201);
+LAYOUT(DS_ERR_IO == -300 && DS_ERR_CONFIG_BATCH == -404 && DS_ERR_CONFIG_UNSUPPORTED == -405);
+
+int main(void) { return 0; }
