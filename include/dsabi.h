@@ -451,6 +451,172 @@ DS_API ds_status_t ds_tensor_clone(const ds_tensor_t* src, int32_t dev_type, int
 DS_API ds_status_t ds_tensor_fill(ds_tensor_t* t, double value);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Communication                                                                                   */
+/*                                                                                                 */
+/* A communicator joins the ranks of a job. It is created from the standard environment (RANK,     */
+/* WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT as torchrun, the DeepSpeed    */
+/* launcher and dsrun set them; OMPI_COMM_WORLD_* and SLURM_* as fallbacks) or from explicit        */
+/* options. Rank 0 serves a TCP key-value store for the rendezvous; a file store in a shared        */
+/* directory is the alternative. CPU tensors travel over Gloo (TCP); CUDA tensors over NCCL (in the */
+/* CUDA backend module). A job of one rank needs neither: its collectives are local copies.        */
+/*                                                                                                 */
+/* Collectives follow NCCL's rules: every rank of the communicator calls the same collectives in    */
+/* the same order with matching dtypes and sizes. Each call runs synchronously when `work` is NULL; */
+/* otherwise it is queued, returns DS_OK at once with a work handle in *work, and runs in           */
+/* submission order (ds_work_wait / ds_work_test). Tensors given to queued work are RETAINED until  */
+/* the work completes (memory wrapped with ds_tensor_wrap must stay valid that long). A collective   */
+/* waits for the send/recv submitted before it. Sends and receives complete in any order among      */
+/* themselves; on NCCL those submitted with a work handle are issued together as one NCCL group     */
+/* when something waits for one of them or the next collective starts, so a ring of asynchronous    */
+/* sends and receives cannot deadlock. A synchronous send completes only when the peer receives.    */
+/*                                                                                                 */
+/* CUDA tensors must be ready when passed (work on the legacy default stream is ordered before the  */
+/* collective; other streams must be synchronised by the caller); results are complete on return or */
+/* when the work completes.                                                                        */
+/*                                                                                                 */
+/* Failures: a peer that dies or stops answering makes calls fail with DS_ERR_COMM_PEER or          */
+/* DS_ERR_COMM_TIMEOUT within the communicator's timeout, never hang forever; the communicator is   */
+/* unusable afterwards (DS_ERR_STATE) and should be destroyed. When agreement checking is on, a     */
+/* collective whose dtype, size, reduce op, root or device differs between ranks fails on every rank */
+/* with DS_ERR_COMM_MISMATCH before any data moves, and the communicator stays usable.              */
+/*                                                                                                 */
+/* Thread-safety: a communicator is thread-safe for submitting work, but the order of collectives   */
+/* must be the same on every rank, so issue them from one thread per communicator. ds_comm_abort    */
+/* and ds_work_* may be called from any thread.                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ds_comm ds_comm_t;
+typedef struct ds_work ds_work_t;
+
+enum ds_reduce_op {
+    DS_REDUCE_SUM = 0,
+    DS_REDUCE_AVG = 1, /* integer dtypes: the sum divided by the group size, truncated toward zero */
+    DS_REDUCE_MAX = 2,
+    DS_REDUCE_MIN = 3,
+    DS_REDUCE_PROD = 4
+};
+
+enum ds_comm_backend {
+    DS_COMM_BACKEND_AUTO = 0, /* by tensor device: Gloo for CPU, NCCL for CUDA */
+    DS_COMM_BACKEND_GLOO = 1, /* force Gloo (CUDA tensors are staged through host memory) */
+    DS_COMM_BACKEND_NCCL = 2  /* force NCCL (CPU tensors are rejected with DS_ERR_DEVICE_MISMATCH) */
+};
+
+/* Where the rank and world size came from (ds_comm_query_info: "source"). */
+enum ds_comm_source {
+    DS_COMM_SOURCE_OPTIONS = 0,
+    DS_COMM_SOURCE_TORCHRUN_ENV = 1, /* RANK / WORLD_SIZE (torchrun, DeepSpeed launcher, dsrun) */
+    DS_COMM_SOURCE_OMPI_ENV = 2,     /* OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE */
+    DS_COMM_SOURCE_SLURM_ENV = 3,    /* SLURM_PROCID / SLURM_NTASKS */
+    DS_COMM_SOURCE_DEFAULT = 4       /* nothing set: a single process, rank 0 of 1 */
+};
+
+typedef struct ds_comm_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t rank;             /* DS_UNSET_I32 (default): from the environment; set with world_size */
+    int32_t world_size;       /* DS_UNSET_I32 (default): from the environment, else 1 */
+    int32_t local_rank;       /* DS_UNSET_I32 (default): $LOCAL_RANK, $OMPI_COMM_WORLD_LOCAL_RANK,
+                                 $SLURM_LOCALID, else rank */
+    int32_t local_world_size; /* DS_UNSET_I32 (default): $LOCAL_WORLD_SIZE, $LOCAL_SIZE,
+                                 $OMPI_COMM_WORLD_LOCAL_SIZE, $SLURM_NTASKS_PER_NODE, else world_size */
+    int32_t master_port;      /* DS_UNSET_I32 (default): $MASTER_PORT, else 29500 */
+    int32_t timeout_ms;       /* DS_UNSET_I32 (default): $DEEPSPEED_TIMEOUT minutes, else 10 minutes */
+    int32_t backend;          /* DS_COMM_BACKEND_* (default AUTO) */
+    int32_t check_mismatch;   /* exchange op/dtype/count/root before each collective and report
+                                 disagreement: 1 on, 0 off, -1 auto (on for Gloo, off for NCCL);
+                                 DS_UNSET_I32 (default): $DSABI_COMM_CHECK, else -1 */
+    const char* master_addr;  /* NULL (default): $MASTER_ADDR, else "127.0.0.1" */
+    const char* store_dir;    /* non-NULL: rendezvous through files in this shared directory instead of
+                                 the TCP store (NULL: $DSABI_STORE_DIR, else the TCP store) */
+    const char* store_prefix; /* file store: the job's subdirectory, unique per job; NULL (default):
+                                 $DSABI_RUN_ID, $TORCHELASTIC_RUN_ID, slurm-$SLURM_JOB_ID[.$SLURM_STEP_ID],
+                                 else "dsabi". Rank 0 refuses a prefix that exists already. */
+    const char* bind_addr;    /* address this rank's Gloo connections use; NULL (default):
+                                 $DSABI_BIND_ADDR, else the local address that routes to master_addr */
+    const ds_config_t* config;/* reads the comms_logger block; NULL: logger off. Not retained. */
+} ds_comm_options_t;
+
+DS_API void ds_comm_options_init(ds_comm_options_t* opts);
+
+/* Join the job: rendezvous with every other rank (blocks until all arrive or the timeout passes).
+ * @return DS_OK, DS_ERR_INVALID_ARG (rank outside [0, world_size), a malformed environment variable:
+ *         the message names it), DS_ERR_VERSION, DS_ERR_COMM_TIMEOUT (not every rank arrived),
+ *         DS_ERR_COMM_PEER, DS_ERR_COMM (e.g. MASTER_PORT in use), DS_ERR_IO (store_dir),
+ *         DS_ERR_UNSUPPORTED (world_size > 1 without Gloo in this build; backend NCCL without NCCL).
+ * Since: 0.1 */
+DS_API ds_status_t ds_comm_create(const ds_comm_options_t* opts, ds_comm_t** out);
+
+/* Leave the job and free local resources; waits for queued work (bounded by the timeout). Children
+ * made by ds_comm_split keep their parent alive. NULL is a no-op. */
+DS_API void ds_comm_destroy(ds_comm_t* comm);
+
+/* Cancel queued and in-flight work: it completes with DS_ABORTED; later calls return DS_ERR_STATE.
+ * Use it when a peer failed. Only this communicator is aborted, not its parent or children.
+ * Thread-safe. */
+DS_API ds_status_t ds_comm_abort(ds_comm_t* comm);
+
+DS_API ds_status_t ds_comm_get_rank(const ds_comm_t* comm, int32_t* out);
+DS_API ds_status_t ds_comm_get_world_size(const ds_comm_t* comm, int32_t* out);
+DS_API ds_status_t ds_comm_get_local_rank(const ds_comm_t* comm, int32_t* out);
+/* JSON object: id, rank, world_size, local_rank, local_world_size, source, master_addr,
+ * master_port, store, bind_addr, gloo_address, timeout_ms, timeout_source, backend, check_mismatch,
+ * backends {gloo, nccl_available, nccl_active}, global_ranks (children), comms_logger, state.
+ * Release *out_json with ds_free(). */
+DS_API ds_status_t ds_comm_query_info(const ds_comm_t* comm, char** out_json);
+
+/* Split into sub-communicators (data / tensor / pipeline parallel groups): ranks passing the same
+ * color form one group, ordered by key then by parent rank. color < 0 (DS_COMM_SPLIT_NONE) joins no
+ * group and gets *out = NULL. Collective over the parent (and ordered with its other work). The
+ * child keeps the parent alive. */
+#define DS_COMM_SPLIT_NONE (-1)
+DS_API ds_status_t ds_comm_split(ds_comm_t* parent, int32_t color, int32_t key, ds_comm_t** out);
+
+/* Collectives on contiguous tensors of f32, f16, bf16, f64, i8, u8, i32 or i64 (other dtypes:
+ * DS_ERR_UNSUPPORTED). Tensors of one call share dtype and device. `work` may be NULL (synchronous).
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_INVALID_HANDLE, DS_ERR_UNSUPPORTED,
+ *         DS_ERR_DEVICE_MISMATCH, DS_ERR_STATE (aborted or failed communicator), and for synchronous
+ *         calls the errors of ds_work_wait. */
+DS_API ds_status_t ds_comm_all_reduce(ds_comm_t* comm, ds_tensor_t* t, int32_t op, ds_work_t** work);
+DS_API ds_status_t ds_comm_broadcast(ds_comm_t* comm, ds_tensor_t* t, int32_t root, ds_work_t** work);
+/* Result on root only; other ranks' t is left unspecified (Gloo uses it as scratch). */
+DS_API ds_status_t ds_comm_reduce(ds_comm_t* comm, ds_tensor_t* t, int32_t op, int32_t root, ds_work_t** work);
+/* out has world_size * numel(in) elements (rank r's input at offset r * numel(in)). */
+DS_API ds_status_t ds_comm_all_gather(ds_comm_t* comm, const ds_tensor_t* in, ds_tensor_t* out, ds_work_t** work);
+/* outs[r] receives rank r's input; n_outs == world_size; each has numel(in) elements. */
+DS_API ds_status_t ds_comm_all_gather_list(ds_comm_t* comm, const ds_tensor_t* in, ds_tensor_t* const* outs,
+                                           int32_t n_outs, ds_work_t** work);
+/* in has world_size * numel(out) elements; out receives this rank's reduced chunk. */
+DS_API ds_status_t ds_comm_reduce_scatter(ds_comm_t* comm, const ds_tensor_t* in, ds_tensor_t* out, int32_t op,
+                                          ds_work_t** work);
+/* in and out have the same numel, a multiple of world_size: chunk r of in goes to rank r, chunk r
+ * of out comes from rank r. */
+DS_API ds_status_t ds_comm_all_to_all(ds_comm_t* comm, const ds_tensor_t* in, ds_tensor_t* out, ds_work_t** work);
+DS_API ds_status_t ds_comm_barrier(ds_comm_t* comm, ds_work_t** work);
+/* Point to point with another rank (not this one). Messages between one pair of ranks with the same
+ * tag (>= 0) are matched in order; dtype and numel must agree. */
+DS_API ds_status_t ds_comm_send(ds_comm_t* comm, const ds_tensor_t* t, int32_t dst, int32_t tag, ds_work_t** work);
+DS_API ds_status_t ds_comm_recv(ds_comm_t* comm, ds_tensor_t* t, int32_t src, int32_t tag, ds_work_t** work);
+
+/* Wait for queued work; returns the work's own status (DS_OK, DS_ABORTED or its error, with the
+ * message in ds_last_error of the waiting thread). timeout_ms < 0 waits until the work finishes
+ * (the communicator's timeout still bounds the work itself); on expiry DS_INPROGRESS. May be called
+ * again after it returned. */
+DS_API ds_status_t ds_work_wait(ds_work_t* work, int32_t timeout_ms);
+/* *out_done = 1 when finished (then ds_work_wait returns at once), else 0. */
+DS_API ds_status_t ds_work_test(ds_work_t* work, int32_t* out_done);
+/* Free a work handle; unfinished work still runs to completion. NULL is a no-op. */
+DS_API void ds_work_destroy(ds_work_t* work);
+
+/* Comms logger (config block comms_logger: enabled, verbose, prof_all, prof_ops, debug): per-op
+ * counts, message sizes, latency and algorithmic / bus bandwidth with DeepSpeed's formulas, averages
+ * as 10% trimmed means. as_json = 0: DeepSpeed's text table; 1: JSON ({"rank", "world_size", "ops":
+ * [{"op", "msg_size_bytes", "count", "total_latency_ms", "avg_latency_ms", "algbw_gbps",
+ * "busbw_gbps", "latencies_ms"}]}). Rank-local; release *out with ds_free(). */
+DS_API ds_status_t ds_comm_log_summary(const ds_comm_t* comm, int32_t as_json, char** out);
+DS_API ds_status_t ds_comm_log_reset(ds_comm_t* comm);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Function table for hosts that dlopen() dsabi                                                    */
 /*                                                                                                 */
 /*     void* lib = dlopen("libdsabi.so.0", RTLD_NOW | RTLD_LOCAL);                                  */
@@ -516,6 +682,31 @@ typedef struct ds_api {
     ds_status_t (*tensor_copy)(ds_tensor_t*, const ds_tensor_t*);
     ds_status_t (*tensor_clone)(const ds_tensor_t*, int32_t, int32_t, ds_tensor_t**);
     ds_status_t (*tensor_fill)(ds_tensor_t*, double);
+    /* communication */
+    void (*comm_options_init)(ds_comm_options_t*);
+    ds_status_t (*comm_create)(const ds_comm_options_t*, ds_comm_t**);
+    void (*comm_destroy)(ds_comm_t*);
+    ds_status_t (*comm_abort)(ds_comm_t*);
+    ds_status_t (*comm_get_rank)(const ds_comm_t*, int32_t*);
+    ds_status_t (*comm_get_world_size)(const ds_comm_t*, int32_t*);
+    ds_status_t (*comm_get_local_rank)(const ds_comm_t*, int32_t*);
+    ds_status_t (*comm_query_info)(const ds_comm_t*, char**);
+    ds_status_t (*comm_split)(ds_comm_t*, int32_t, int32_t, ds_comm_t**);
+    ds_status_t (*comm_all_reduce)(ds_comm_t*, ds_tensor_t*, int32_t, ds_work_t**);
+    ds_status_t (*comm_broadcast)(ds_comm_t*, ds_tensor_t*, int32_t, ds_work_t**);
+    ds_status_t (*comm_reduce)(ds_comm_t*, ds_tensor_t*, int32_t, int32_t, ds_work_t**);
+    ds_status_t (*comm_all_gather)(ds_comm_t*, const ds_tensor_t*, ds_tensor_t*, ds_work_t**);
+    ds_status_t (*comm_all_gather_list)(ds_comm_t*, const ds_tensor_t*, ds_tensor_t* const*, int32_t, ds_work_t**);
+    ds_status_t (*comm_reduce_scatter)(ds_comm_t*, const ds_tensor_t*, ds_tensor_t*, int32_t, ds_work_t**);
+    ds_status_t (*comm_all_to_all)(ds_comm_t*, const ds_tensor_t*, ds_tensor_t*, ds_work_t**);
+    ds_status_t (*comm_barrier)(ds_comm_t*, ds_work_t**);
+    ds_status_t (*comm_send)(ds_comm_t*, const ds_tensor_t*, int32_t, int32_t, ds_work_t**);
+    ds_status_t (*comm_recv)(ds_comm_t*, ds_tensor_t*, int32_t, int32_t, ds_work_t**);
+    ds_status_t (*work_wait)(ds_work_t*, int32_t);
+    ds_status_t (*work_test)(ds_work_t*, int32_t*);
+    void (*work_destroy)(ds_work_t*);
+    ds_status_t (*comm_log_summary)(const ds_comm_t*, int32_t, char**);
+    ds_status_t (*comm_log_reset)(ds_comm_t*);
 } ds_api_t;
 
 /* The function table for ABI version abi_version (pass DS_ABI_VERSION). The table is static.

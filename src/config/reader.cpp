@@ -157,7 +157,7 @@ Value convert(const cJSON* item, const std::string& path, Report& report) {
                                  "duplicate key (given more than once; DeepSpeed rejects duplicate keys)");
                 continue;
             }
-            obj.set(key, convert(child, child_path, report));
+            obj.append(key, convert(child, child_path, report));
         }
         return obj;
     }

@@ -1,8 +1,8 @@
 // DeepSpeed's config schema as tables: one Field row per key with its type, default, range or
 // allowed values, accepted aliases, deprecated names and whether dsabi implements it. The engine in
 // validate.cpp walks a Block of rows over the user's JSON and builds the normalised tree; rules.cpp
-// holds what does not fit in a row (migrations of deprecated forms, type-dependent optimizer and
-// scheduler parameters, checks that span several keys).
+// holds what does not fit in a row (migrations of deprecated forms, the optimizer and scheduler
+// parameters that depend on their "type", checks that span several keys).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +26,6 @@ enum class Type {
     Object,  // a sub-block validated by its own rows
     Map,     // a free-form object (kwargs, nested settings dsabi passes through)
     Any,     // any JSON value, passed through
-    Custom,  // validated by a function (optimizer, scheduler)
 };
 
 struct Block;
@@ -34,9 +33,6 @@ struct Ctx;
 
 // True when a value switches on a feature (for "unsupported" reporting).
 using Predicate = bool (*)(const Value&);
-// Validate a whole value; in == nullptr when the key is absent. Returns the normalised value, or
-// a Null value with keep == false to leave the key out.
-using CustomFn = Value (*)(const Value* in, const std::string& path, Ctx& ctx, bool* keep);
 // Rewrite a block's input before validation (migrations), or check its output afterwards.
 using Hook = void (*)(Value& obj, const std::string& path, Ctx& ctx);
 
@@ -67,7 +63,6 @@ struct Field {
     int count = -1;  // exact length, or -1
 
     const Block* block = nullptr;  // Object
-    CustomFn custom = nullptr;     // Custom
 
     std::vector<std::string> aliases;     // other accepted names (DeepSpeed field aliases)
     std::vector<std::string> deprecated;  // old names: accepted with a warning and migrated
@@ -92,6 +87,8 @@ struct Field {
     Field& case_insensitive() { icase = true; return *this; }
     Field& auto_value() { auto_is_value = true; return *this; }
     Field& lazy() { default_kind = Default::None; return *this; }  // an Object not filled in when absent
+    Field& null_default() { default_kind = Default::Null; nullable = true; return *this; }
+    Field& derived() { batch = true; return *this; }
     Field& length(int n) { count = n; return *this; }
 };
 
@@ -114,12 +111,13 @@ Field F(const char* key, double dflt);
 Field F_null(const char* key);
 Field F_none(const char* key);
 Field S(const char* key, const char* dflt);
+Field S_none(const char* key);
 Field E(const char* key, const char* dflt, std::initializer_list<const char*> choices);
 Field A(const char* key, Type elem, Value dflt);  // dflt may be Value::null()
 Field O(const char* key, const Block& block);    // filled with defaults when absent
 Field M(const char* key);                        // free-form object, default null
+Field M_obj(const char* key);                    // free-form object, default {}
 Field X(const char* key, Value dflt);            // any value
-Field C(const char* key, CustomFn fn);
 
 // Predicates for Field::unsupported.
 bool is_true(const Value& v);
@@ -139,7 +137,9 @@ struct Ctx {
     // A feature dsabi does not implement is switched on: a warning, or an error with strict.
     void unsupported(const std::string& path, const std::string& what);
     // An unknown key. in_strict_block: the block forbids extras (always an error).
-    void unknown_key(const std::string& path, const std::string& key, const Block& block, bool in_strict_block);
+    // suggest: look for a close known key ("did you mean ...?").
+    void unknown_key(const std::string& path, const std::string& key, const Block& block, bool in_strict_block,
+                     bool suggest = true);
     void deprecated(const std::string& old_path, const std::string& new_path);
 };
 
@@ -169,8 +169,8 @@ void root_post(Value& obj, const std::string& path, Ctx& ctx);
 void zero_pre(Value& obj, const std::string& path, Ctx& ctx);
 void zero_post(Value& obj, const std::string& path, Ctx& ctx);
 void curriculum_post(Value& obj, const std::string& path, Ctx& ctx);
-Value normalise_optimizer(const Value* in, const std::string& path, Ctx& ctx, bool* keep);
-Value normalise_scheduler(const Value* in, const std::string& path, Ctx& ctx, bool* keep);
+void optimizer_post(Value& obj, const std::string& path, Ctx& ctx);
+void scheduler_post(Value& obj, const std::string& path, Ctx& ctx);
 
 // Edit distance, and the closest candidate when it is close enough to suggest ("" otherwise).
 size_t edit_distance(const std::string& a, const std::string& b);

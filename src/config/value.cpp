@@ -261,33 +261,29 @@ namespace {
 
 }  // namespace
 
-const Value& lookup(const Value& root, const char* path) {
-    const Value* cur = &root;
+namespace {
+
+// One step of a path: a key, or an array index.
+struct Step {
+    bool is_index;
+    std::string key;
+    uint64_t index;
+    size_t end;  // offset in the path just after this step
+};
+
+// Split a path into steps, rejecting malformed paths before anything is looked up.
+std::vector<Step> parse_path(const char* path) {
+    std::vector<Step> steps;
     const size_t n = std::strlen(path);
     size_t i = 0;
-    if (n == 0) return root;
-    while (i <= n) {
-        // A key: everything up to '.', '[' or the end.
+    while (i < n) {
         size_t start = i;
         while (i < n && path[i] != '.' && path[i] != '[' && path[i] != ']') ++i;
         if (i < n && path[i] == ']') bad_path(path, i, "']' without a matching '['");
         if (i == start) bad_path(path, i, "empty key (expected a name before '.', '[' or the end)");
-        std::string key(path + start, i - start);
-        std::string parent(path, start ? start - 1 : 0);
-        if (cur->is_null()) fail(DS_ERR_NOT_FOUND, "\"%s\": \"%s\" is null", path, parent.c_str());
-        if (!cur->is_object())
-            fail(DS_ERR_TYPE, "\"%s\": \"%s\" is %s %s, which has no key \"%s\"", path, parent.c_str(),
-                 cur->is_array() ? "an" : "a", kind_name(cur->kind()), key.c_str());
-        const Value* next = cur->find(key);
-        if (!next) {
-            if (parent.empty()) fail(DS_ERR_NOT_FOUND, "\"%s\": no key \"%s\" at the top level", path, key.c_str());
-            fail(DS_ERR_NOT_FOUND, "\"%s\": no key \"%s\" in \"%s\"", path, key.c_str(), parent.c_str());
-        }
-        cur = next;
-        // Zero or more [index] suffixes.
+        steps.push_back(Step{false, std::string(path + start, i - start), 0, i});
         while (i < n && path[i] == '[') {
-            size_t open = i++;
-            size_t digits = i;
+            const size_t digits = ++i;
             uint64_t index = 0;
             while (i < n && path[i] >= '0' && path[i] <= '9') {
                 if (index > (UINT64_MAX - 9) / 10) bad_path(path, digits, "array index too large");
@@ -297,23 +293,46 @@ const Value& lookup(const Value& root, const char* path) {
             if (i == digits) bad_path(path, i, "expected a non-negative decimal index after '['");
             if (i >= n || path[i] != ']') bad_path(path, i, "expected ']' to close the index");
             ++i;
-            std::string prefix(path, open);
-            if (cur->is_null()) fail(DS_ERR_NOT_FOUND, "\"%s\": \"%s\" is null", path, prefix.c_str());
-            if (!cur->is_array())
-                fail(DS_ERR_TYPE, "\"%s\": \"%s\" is %s %s, not an array", path, prefix.c_str(),
-                     cur->is_object() ? "an" : "a", kind_name(cur->kind()));
-            if (index >= cur->items().size())
-                fail(DS_ERR_NOT_FOUND, "\"%s\": index %llu is out of range; \"%s\" has %zu element(s)", path,
-                     static_cast<unsigned long long>(index), prefix.c_str(), cur->items().size());
-            cur = &cur->items()[static_cast<size_t>(index)];
+            steps.push_back(Step{true, std::string(), index, i});
         }
         if (i == n) break;
-        if (path[i] == '.') {
-            ++i;
-            if (i == n) bad_path(path, i, "empty key after the trailing '.'");
-            continue;
+        if (path[i] != '.') bad_path(path, i, "expected '.' or '[' after an index");
+        if (++i == n) bad_path(path, i, "empty key after the trailing '.'");
+    }
+    return steps;
+}
+
+const char* article(Value::Kind k) { return k == Value::Kind::Array || k == Value::Kind::Object ? "an" : "a"; }
+
+}  // namespace
+
+const Value& lookup(const Value& root, const char* path) {
+    const Value* cur = &root;
+    size_t done = 0;  // offset of the path resolved so far
+    for (const Step& step : parse_path(path)) {
+        const std::string here(path, done);
+        if (step.is_index) {
+            if (cur->is_null()) fail(DS_ERR_NOT_FOUND, "\"%s\": \"%s\" is null", path, here.c_str());
+            if (!cur->is_array())
+                fail(DS_ERR_TYPE, "\"%s\": \"%s\" is %s %s, not an array", path, here.c_str(), article(cur->kind()),
+                     kind_name(cur->kind()));
+            if (step.index >= cur->items().size())
+                fail(DS_ERR_NOT_FOUND, "\"%s\": index %llu is out of range; \"%s\" has %zu element(s)", path,
+                     static_cast<unsigned long long>(step.index), here.c_str(), cur->items().size());
+            cur = &cur->items()[static_cast<size_t>(step.index)];
+        } else {
+            if (cur->is_null()) fail(DS_ERR_NOT_FOUND, "\"%s\": \"%s\" is null", path, here.c_str());
+            if (!cur->is_object())
+                fail(DS_ERR_TYPE, "\"%s\": \"%s\" is %s %s, which has no key \"%s\"", path, here.c_str(),
+                     article(cur->kind()), kind_name(cur->kind()), step.key.c_str());
+            const Value* next = cur->find(step.key);
+            if (!next) {
+                if (done == 0) fail(DS_ERR_NOT_FOUND, "\"%s\": no key \"%s\" at the top level", path, step.key.c_str());
+                fail(DS_ERR_NOT_FOUND, "\"%s\": no key \"%s\" in \"%s\"", path, step.key.c_str(), here.c_str());
+            }
+            cur = next;
         }
-        bad_path(path, i, "expected '.' or '[' after an index");
+        done = step.end;
     }
     return *cur;
 }

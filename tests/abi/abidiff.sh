@@ -12,7 +12,7 @@ if ! readelf -S "$lib" | grep -q '\.debug_info'; then
   exit 1
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-abidw --no-corpus-path --hd "$incdir" --out-file "$tmp/current.abi" "$lib" || { echo "FAIL: abidw exited $?"; exit 1; }
+abidw --no-corpus-path --hd "$incdir" --drop-private-types --exported-interfaces-only --out-file "$tmp/current.abi" "$lib" || { echo "FAIL: abidw exited $?"; exit 1; }
 if [ "${DSABI_ABI_UPDATE:-0}" = 1 ]; then
   cp "$tmp/current.abi" "$baseline"; echo "baseline updated: $baseline"; exit 0
 fi

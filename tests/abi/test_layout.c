@@ -30,12 +30,31 @@ LAYOUT(sizeof(ds_dev_info_t) == 176);
 
 LAYOUT(offsetof(ds_api_t, lib_options_init) == 8);
 LAYOUT(offsetof(ds_api_t, tensor_fill) == 8 + 47 * sizeof(void*));
-LAYOUT(sizeof(ds_api_t) == 8 + 48 * sizeof(void*));
+LAYOUT(offsetof(ds_api_t, comm_options_init) == 8 + 48 * sizeof(void*));
+LAYOUT(offsetof(ds_api_t, comm_log_reset) == 8 + 71 * sizeof(void*));
+LAYOUT(sizeof(ds_api_t) == 8 + 72 * sizeof(void*));
+
+LAYOUT(offsetof(ds_comm_options_t, rank) == 8);
+LAYOUT(offsetof(ds_comm_options_t, world_size) == 12);
+LAYOUT(offsetof(ds_comm_options_t, local_rank) == 16);
+LAYOUT(offsetof(ds_comm_options_t, local_world_size) == 20);
+LAYOUT(offsetof(ds_comm_options_t, master_port) == 24);
+LAYOUT(offsetof(ds_comm_options_t, timeout_ms) == 28);
+LAYOUT(offsetof(ds_comm_options_t, backend) == 32);
+LAYOUT(offsetof(ds_comm_options_t, check_mismatch) == 36);
+LAYOUT(offsetof(ds_comm_options_t, master_addr) == 40);
+LAYOUT(offsetof(ds_comm_options_t, store_dir) == 48);
+LAYOUT(offsetof(ds_comm_options_t, store_prefix) == 56);
+LAYOUT(offsetof(ds_comm_options_t, bind_addr) == 64);
+LAYOUT(offsetof(ds_comm_options_t, config) == 72);
+LAYOUT(sizeof(ds_comm_options_t) == 80);
 
 /* Enum values are part of the ABI too. */
 LAYOUT(DS_DTYPE_F32 == 0 && DS_DTYPE_BF16 == 2 && DS_DTYPE_I64 == 7 && DS_DTYPE_FP8_E5M2 == 9);
 LAYOUT(DS_DEV_CPU == 1 && DS_DEV_CUDA == 2);
 LAYOUT(DS_ERR_INVALID_HANDLE == -3 && DS_ERR_NO_DEVICE == -101 && DS_ERR_COMM_TIMEOUT == -201);
+LAYOUT(DS_REDUCE_SUM == 0 && DS_REDUCE_AVG == 1 && DS_REDUCE_PROD == 4);
+LAYOUT(DS_COMM_BACKEND_AUTO == 0 && DS_COMM_BACKEND_NCCL == 2 && DS_COMM_SOURCE_DEFAULT == 4 && DS_COMM_SPLIT_NONE == -1);
 LAYOUT(DS_ERR_IO == -300 && DS_ERR_CONFIG_BATCH == -404 && DS_ERR_CONFIG_UNSUPPORTED == -405);
 
 int main(void) { return 0; }

@@ -1,0 +1,3 @@
+module github.com/dsabi/dsabi-go
+
+go 1.19

@@ -1,0 +1,322 @@
+#include "comm/gloo_group.hpp"
+
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+
+#if DSABI_HAVE_GLOO
+
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/alltoall.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/common/error.h>
+#include <gloo/reduce.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/store.h>
+#include <gloo/transport/tcp/device.h>
+#include <gloo/transport/unbound_buffer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "comm/net.hpp"
+#include "comm/reduce.hpp"
+
+namespace ds::comm {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// Gloo reports failures as exceptions whose text is the only description: classify by text.
+ds_status_t classify(const std::string& m) {
+    auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
+    if (has("Timed out") || has("timed out") || has("Timeout") || has("timeout")) return DS_ERR_COMM_TIMEOUT;
+    if (has("closed") || has("reset") || has("Broken pipe") || has("Connection refused") || has("EOF") ||
+        has("ECONNRESET") || has("EPIPE"))
+        return DS_ERR_COMM_PEER;
+    if (has("mismatch") || has("doesn't match")) return DS_ERR_COMM_MISMATCH;
+    return DS_ERR_COMM;
+}
+
+template <class F>
+void guarded(const char* what, F&& f) {
+    try {
+        f();
+    } catch (const Error&) {
+        throw;
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        std::string m = e.what();
+        fail(classify(m), "gloo %s: %s", what, m.c_str());
+    }
+}
+
+// Our Store seen through Gloo's rendezvous interface.
+class StoreAdapter final : public gloo::rendezvous::Store {
+public:
+    StoreAdapter(comm::Store& s, int64_t timeout_ms) : s_(s), timeout_ms_(timeout_ms) {}
+    void set(const std::string& key, const std::vector<char>& data) override { s_.set(key, data); }
+    std::vector<char> get(const std::string& key) override { return s_.get(key, timeout_ms_); }
+    void wait(const std::vector<std::string>& keys) override { s_.wait(keys, timeout_ms_); }
+    void wait(const std::vector<std::string>& keys, const milliseconds& timeout) override {
+        s_.wait(keys, std::min<int64_t>(timeout.count(), timeout_ms_));
+    }
+
+private:
+    comm::Store& s_;
+    int64_t timeout_ms_;
+};
+
+class Transfer final : public P2PTransfer {
+public:
+    Transfer(std::unique_ptr<gloo::transport::UnboundBuffer> buf, bool send, int32_t peer)
+        : buf_(std::move(buf)), send_(send), peer_(peer) {}
+    void wait(int64_t timeout_ms) override {
+        bool ok = true;
+        guarded(send_ ? "send" : "recv", [&] {
+            ok = send_ ? buf_->waitSend(milliseconds(timeout_ms)) : buf_->waitRecv(milliseconds(timeout_ms));
+        });
+        if (!ok) fail(DS_ABORTED, "%s with rank %d was aborted", send_ ? "send" : "recv", peer_);
+    }
+
+private:
+    std::unique_ptr<gloo::transport::UnboundBuffer> buf_;
+    bool send_;
+    int32_t peer_;
+};
+
+// Run `body` typed by element size (Gloo only needs the size to keep segments whole).
+template <class F>
+void by_size(uint32_t es, F&& body) {
+    switch (es) {
+        case 1: body(uint8_t{}); return;
+        case 2: body(uint16_t{}); return;
+        case 4: body(uint32_t{}); return;
+        case 8: body(uint64_t{}); return;
+        default: fail(DS_ERR_INTERNAL, "element size %u", es);
+    }
+}
+
+constexpr uint64_t kReduceScatterPrefix = 0xD2;
+constexpr size_t kSegmentBytes = 1u << 20;
+
+class GlooImpl final : public GlooGroup {
+public:
+    GlooImpl(std::shared_ptr<gloo::rendezvous::Context> ctx, std::shared_ptr<gloo::transport::Device> dev, int64_t timeout_ms)
+        : ctx_(std::move(ctx)), dev_(std::move(dev)), timeout_(timeout_ms) {}
+
+    std::shared_ptr<void> device() const override { return dev_; }
+    std::string address() const override { return dev_->str(); }
+
+    void all_reduce(void* buf, size_t count, int32_t dtype, int32_t op, uint32_t tag) override {
+        ReduceFn fn = reduce_fn(dtype, op);
+        guarded("all_reduce", [&] {
+            by_size(dtype_size(dtype), [&](auto t) {
+                using T = decltype(t);
+                gloo::AllreduceOptions o(ctx_);
+                o.setOutput(static_cast<T*>(buf), count);
+                o.setReduceFunction(fn);
+                o.setTag(tag);
+                o.setTimeout(timeout_);
+                gloo::allreduce(o);
+            });
+        });
+    }
+
+    void broadcast(void* buf, size_t bytes, int32_t root, uint32_t tag) override {
+        guarded("broadcast", [&] {
+            gloo::BroadcastOptions o(ctx_);
+            o.setOutput(static_cast<uint8_t*>(buf), bytes);
+            o.setRoot(root);
+            o.setTag(tag);
+            o.setTimeout(timeout_);
+            gloo::broadcast(o);
+        });
+    }
+
+    void reduce(void* buf, size_t count, int32_t dtype, int32_t op, int32_t root, uint32_t tag) override {
+        ReduceFn fn = reduce_fn(dtype, op);
+        guarded("reduce", [&] {
+            by_size(dtype_size(dtype), [&](auto t) {
+                using T = decltype(t);
+                gloo::ReduceOptions o(ctx_);
+                o.setOutput(static_cast<T*>(buf), count);
+                o.setRoot(root);
+                o.setReduceFunction(fn);
+                o.setTag(tag);
+                o.setTimeout(timeout_);
+                gloo::reduce(o);
+            });
+        });
+    }
+
+    void all_gather(const void* in, void* out, size_t bytes_per_rank, uint32_t tag) override {
+        guarded("all_gather", [&] {
+            gloo::AllgatherOptions o(ctx_);
+            o.setInput(static_cast<uint8_t*>(const_cast<void*>(in)), bytes_per_rank);
+            o.setOutput(static_cast<uint8_t*>(out), bytes_per_rank * static_cast<size_t>(ctx_->size));
+            o.setTag(tag);
+            o.setTimeout(timeout_);
+            gloo::allgather(o);
+        });
+    }
+
+    void all_to_all(const void* in, void* out, size_t bytes_per_rank, uint32_t tag) override {
+        guarded("all_to_all", [&] {
+            gloo::AlltoallOptions o(ctx_);
+            const size_t total = bytes_per_rank * static_cast<size_t>(ctx_->size);
+            o.setInput(static_cast<uint8_t*>(const_cast<void*>(in)), total);
+            o.setOutput(static_cast<uint8_t*>(out), total);
+            o.setTag(tag);
+            o.setTimeout(timeout_);
+            gloo::alltoall(o);
+        });
+    }
+
+    void barrier(uint32_t tag) override {
+        guarded("barrier", [&] {
+            gloo::BarrierOptions o(ctx_);
+            o.setTag(tag);
+            o.setTimeout(timeout_);
+            gloo::barrier(o);
+        });
+    }
+
+    // Ring reduce-scatter on unbound buffers: n-1 steps; in step s rank r sends its partial sum of
+    // chunk (r-s-1) to r+1 and receives the partial of chunk (r-s-2) from r-1, adding its own input.
+    // Each step is cut into segments so that the reduction of one segment overlaps the transfer
+    // of the next (the transport's own thread moves the bytes).
+    void reduce_scatter(const void* in, void* out, size_t count, int32_t dtype, int32_t op, uint32_t tag) override {
+        const int n = ctx_->size, r = ctx_->rank;
+        const size_t es = dtype_size(dtype), bytes = count * es;
+        if (bytes == 0) return;
+        ReduceFn fn = reduce_fn(dtype, op);
+        const char* inb = static_cast<const char*>(in);
+        const int next = (r + 1) % n, prev = (r - 1 + n) % n;
+        size_t seg = std::max<size_t>(kSegmentBytes, (bytes + 4095) / 4096);
+        seg = std::max<size_t>(es, seg / es * es);
+        const size_t nseg = (bytes + seg - 1) / seg;
+        auto deadline = net::deadline_in(timeout_.count());
+        guarded("reduce_scatter", [&] {
+            std::vector<char> a(bytes), b(n > 2 ? bytes : 0);
+            auto in_ub = ctx_->createUnboundBuffer(const_cast<char*>(inb), bytes * static_cast<size_t>(n));
+            auto recv_ub = ctx_->createUnboundBuffer(a.data(), bytes);
+            std::unique_ptr<gloo::transport::UnboundBuffer> spare_ub;
+            if (n > 2) spare_ub = ctx_->createUnboundBuffer(b.data(), bytes);
+            char* recv_ptr = a.data();
+            char* spare_ptr = b.data();
+            gloo::transport::UnboundBuffer* send_ub = in_ub.get();
+            size_t send_off = 0;
+            for (int s = 0; s < n - 1; ++s) {
+                const int send_idx = ((r - s - 1) % n + n) % n;
+                const int recv_idx = ((r - s - 2) % n + n) % n;
+                if (s == 0) send_off = static_cast<size_t>(send_idx) * bytes;
+                const uint64_t base = (kReduceScatterPrefix << 56) | (static_cast<uint64_t>(tag) << 24) |
+                                      (static_cast<uint64_t>(s & 0xfff) << 12);
+                for (size_t j = 0; j < nseg; ++j) {
+                    size_t off = j * seg, len = std::min(seg, bytes - off);
+                    recv_ub->recv(prev, base + j, off, len);
+                }
+                for (size_t j = 0; j < nseg; ++j) {
+                    size_t off = j * seg, len = std::min(seg, bytes - off);
+                    send_ub->send(next, base + j, send_off + off, len);
+                }
+                const bool last = s == n - 2;
+                const char* mine = inb + static_cast<size_t>(recv_idx) * bytes;
+                for (size_t j = 0; j < nseg; ++j) {
+                    size_t off = j * seg, len = std::min(seg, bytes - off);
+                    if (!recv_ub->waitRecv(milliseconds(std::max<int64_t>(1, net::ms_left(deadline)))))
+                        fail(DS_ABORTED, "reduce_scatter was aborted");
+                    char* dst = last ? static_cast<char*>(out) + off : recv_ptr + off;
+                    fn(dst, recv_ptr + off, mine + off, len / es);
+                }
+                for (size_t j = 0; j < nseg; ++j)
+                    if (!send_ub->waitSend(milliseconds(std::max<int64_t>(1, net::ms_left(deadline)))))
+                        fail(DS_ABORTED, "reduce_scatter was aborted");
+                if (!last) {
+                    // The chunk just reduced is sent next; the buffer that was sent receives next.
+                    send_ub = recv_ub.get();
+                    send_off = 0;
+                    std::swap(recv_ub, spare_ub);
+                    std::swap(recv_ptr, spare_ptr);
+                }
+            }
+        });
+    }
+
+    std::unique_ptr<P2PTransfer> post_send(const void* buf, size_t bytes, int32_t peer, uint64_t slot) override {
+        std::unique_ptr<P2PTransfer> t;
+        guarded("send", [&] {
+            auto ub = ctx_->createUnboundBuffer(const_cast<void*>(buf), bytes);
+            ub->send(peer, slot);
+            t = std::make_unique<Transfer>(std::move(ub), true, peer);
+        });
+        return t;
+    }
+
+    std::unique_ptr<P2PTransfer> post_recv(void* buf, size_t bytes, int32_t peer, uint64_t slot) override {
+        std::unique_ptr<P2PTransfer> t;
+        guarded("recv", [&] {
+            auto ub = ctx_->createUnboundBuffer(buf, bytes);
+            ub->recv(peer, slot);
+            t = std::make_unique<Transfer>(std::move(ub), false, peer);
+        });
+        return t;
+    }
+
+    void close() noexcept override {
+        try {
+            ctx_->closeConnections();
+        } catch (...) {
+        }
+    }
+
+private:
+    std::shared_ptr<gloo::rendezvous::Context> ctx_;
+    std::shared_ptr<gloo::transport::Device> dev_;
+    milliseconds timeout_;
+};
+
+}  // namespace
+
+bool GlooGroup::available() { return true; }
+
+std::unique_ptr<GlooGroup> GlooGroup::connect(int32_t rank, int32_t size, Store& store, const std::string& bind_addr,
+                                              const std::shared_ptr<void>& device, int64_t timeout_ms) {
+    std::shared_ptr<gloo::transport::Device> dev;
+    guarded("device", [&] {
+        if (device) {
+            dev = std::static_pointer_cast<gloo::transport::Device>(device);
+        } else {
+            gloo::transport::tcp::attr attr;
+            attr.hostname = bind_addr;
+            dev = gloo::transport::tcp::CreateDevice(attr);
+        }
+    });
+    auto ctx = std::make_shared<gloo::rendezvous::Context>(rank, size);
+    ctx->setTimeout(milliseconds(timeout_ms));
+    StoreAdapter adapter(store, timeout_ms);
+    guarded("connect", [&] { ctx->connectFullMesh(adapter, dev); });
+    return std::make_unique<GlooImpl>(std::move(ctx), std::move(dev), timeout_ms);
+}
+
+}  // namespace ds::comm
+
+#else  // !DSABI_HAVE_GLOO
+
+namespace ds::comm {
+
+bool GlooGroup::available() { return false; }
+
+std::unique_ptr<GlooGroup> GlooGroup::connect(int32_t, int32_t, Store&, const std::string&, const std::shared_ptr<void>&,
+                                              int64_t) {
+    fail(DS_ERR_UNSUPPORTED, "this build of dsabi has no Gloo backend (configure with DSABI_WITH_GLOO=ON)");
+}
+
+}  // namespace ds::comm
+
+#endif
