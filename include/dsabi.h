@@ -617,6 +617,466 @@ DS_API ds_status_t ds_comm_log_summary(const ds_comm_t* comm, int32_t as_json, c
 DS_API ds_status_t ds_comm_log_reset(ds_comm_t* comm);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Data: token datasets, samplers, curriculum, dynamic batching, loader                            */
+/*                                                                                                 */
+/* A token dataset is one file (format in docs/data.md): a 64-byte header (magic "DSTOKENS",       */
+/* version, token width u16/u32, document count, token count, checksums), the tokens of every      */
+/* document back to back, then the documents' offsets. Files are memory-mapped and read with       */
+/* bounded resident memory; a truncated or corrupt file is rejected with DS_ERR_CORRUPT and a      */
+/* message naming the file and the byte offset, and nothing is ever read past its end.             */
+/*                                                                                                 */
+/*     ds-data build --tokenizer gpt2 --vocab vocab.json --merges merges.txt -o train.dst a.txt   */
+/*                                                                                                 */
+/*     ds_data_t* data; ds_data_open("train.dst", NULL, &data);                                    */
+/*     ds_data_loader_options_t lo; ds_data_loader_options_init(&lo);                              */
+/*     lo.config = cfg;            // micro batch, accumulation, data_efficiency, curriculum        */
+/*     lo.seq_len = 1025; lo.window_stride = 1024; lo.rank = rank; lo.world_size = world;        */
+/*     ds_data_loader_t* loader; ds_data_loader_create(data, &lo, &loader);                        */
+/*     ds_data_batch_t* b;                                                                         */
+/*     while (ds_data_loader_next(loader, &b) == DS_OK && b) {   // b == NULL: end of the epoch   */
+/*         ds_tensor_t* tokens; ds_data_batch_get_tensor(b, DS_DATA_FIELD_TOKENS, &tokens);        */
+/*         ... ds_tensor_destroy(tokens); ds_data_batch_destroy(b);                                */
+/*     }                                                                                           */
+/*     ds_data_loader_destroy(loader); ds_data_close(data);                                        */
+/*                                                                                                 */
+/* The sampler gives each rank a disjoint share of a seeded per-epoch permutation in exactly the    */
+/* order of PyTorch's DistributedSampler (torch.randperm with a CPU generator seeded seed + epoch), */
+/* which DeepSpeed uses. Curriculum learning follows DeepSpeed's CurriculumScheduler and data       */
+/* sampler; dynamic batching follows DeepSpeed's batch_by_seqlens and scale_lr.                     */
+/*                                                                                                 */
+/* Thread-safety: a ds_data_t is immutable and thread-safe. Writers, tokenizers, samplers,         */
+/* curricula, loaders and batches are handle-exclusive. A loader runs its own worker threads;       */
+/* destroying it stops and joins them. Batches and the tensors taken from them stay valid after     */
+/* the loader is destroyed.                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ds_data ds_data_t;                     /* an open token dataset (read only) */
+typedef struct ds_data_writer ds_data_writer_t;       /* a token dataset being written */
+typedef struct ds_data_tokenizer ds_data_tokenizer_t; /* byte-level or GPT-2 BPE tokenizer */
+typedef struct ds_sampler ds_sampler_t;               /* distributed sampler (DistributedSampler) */
+typedef struct ds_data_curriculum ds_data_curriculum_t; /* curriculum schedule (+ metric buckets) */
+typedef struct ds_data_loader ds_data_loader_t;       /* batches with background prefetch */
+typedef struct ds_data_batch ds_data_batch_t;         /* one micro-batch handed out by a loader */
+
+#define DS_DATA_FORMAT_VERSION 1
+
+/* ---- tokenizers ---- */
+
+enum ds_data_tokenizer_kind {
+    DS_DATA_TOKENIZER_BYTES = 0, /* one token per byte (ids 0..255), end-of-text 256; needs no files */
+    DS_DATA_TOKENIZER_GPT2 = 1   /* GPT-2 byte-level BPE from the caller's vocab.json + merges.txt */
+};
+
+typedef struct ds_data_tokenizer_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t kind;             /* DS_DATA_TOKENIZER_* (default BYTES) */
+    int32_t reserved;         /* 0 */
+    const char* vocab_path;   /* GPT2: vocab.json (token string -> id) */
+    const char* merges_path;  /* GPT2: merges.txt ("#version" line, then one "a b" pair per line) */
+} ds_data_tokenizer_options_t;
+
+DS_API void ds_data_tokenizer_options_init(ds_data_tokenizer_options_t* opts);
+
+/* Create a tokenizer. Nothing is downloaded: GPT-2 needs the two files given.
+ * @return DS_OK, DS_ERR_INVALID_ARG (unknown kind, missing path), DS_ERR_VERSION, DS_ERR_IO (a file
+ *         cannot be read), DS_ERR_CORRUPT (malformed vocab or merges: the message names file and line).
+ * Since: 0.1 */
+DS_API ds_status_t ds_data_tokenizer_create(const ds_data_tokenizer_options_t* opts, ds_data_tokenizer_t** out);
+DS_API void ds_data_tokenizer_destroy(ds_data_tokenizer_t* tok);
+
+/* Number of token ids (bytes: 257; GPT-2: the largest id in vocab.json + 1). */
+DS_API ds_status_t ds_data_tokenizer_get_vocab_size(const ds_data_tokenizer_t* tok, int64_t* out);
+/* The end-of-text id: 256 for bytes, the id of "<|endoftext|>" for GPT-2.
+ * @return DS_OK, DS_ERR_NOT_FOUND (the vocabulary has no "<|endoftext|>"). */
+DS_API ds_status_t ds_data_tokenizer_get_eot(const ds_data_tokenizer_t* tok, int32_t* out);
+
+/* Encode len bytes of text (UTF-8; invalid bytes are kept byte-exact) into ids. (buf, cap, len):
+ * with cap too small nothing is written, *len holds the count, DS_ERR_BUFFER_TOO_SMALL.
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_INVALID_HANDLE, DS_ERR_BUFFER_TOO_SMALL. */
+DS_API ds_status_t ds_data_tokenizer_encode(ds_data_tokenizer_t* tok, const char* text, uint64_t text_len,
+                                            int32_t* buf, uint64_t cap, uint64_t* len);
+/* Decode ids to bytes (not NUL-terminated); decode(encode(x)) == x for any bytes x.
+ * @return DS_OK, DS_ERR_INVALID_ARG (an id outside [0, vocab size): the message names its index),
+ *         DS_ERR_INVALID_HANDLE, DS_ERR_BUFFER_TOO_SMALL. */
+DS_API ds_status_t ds_data_tokenizer_decode(ds_data_tokenizer_t* tok, const int32_t* ids, uint64_t n_ids,
+                                            char* buf, uint64_t cap, uint64_t* len);
+
+/* ---- writing datasets ---- */
+
+typedef struct ds_data_writer_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t token_bytes;   /* 2 (u16, default) or 4 (u32) */
+    int32_t reserved;      /* 0 */
+    int64_t vocab_size;    /* recorded in the header; > 0: ids >= vocab_size are rejected; 0 (default):
+                              unknown */
+    uint64_t buffer_bytes; /* write buffer; 0 (default): 8 MiB */
+} ds_data_writer_options_t;
+
+DS_API void ds_data_writer_options_init(ds_data_writer_options_t* opts);
+
+/* Start writing a dataset at path. Data goes to a temporary file beside it; ds_data_writer_commit
+ * writes the header and offsets, syncs and renames it into place. Memory stays bounded (the write
+ * buffer) whatever the size. @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_VERSION, DS_ERR_IO. */
+DS_API ds_status_t ds_data_writer_create(const char* path, const ds_data_writer_options_t* opts,
+                                         ds_data_writer_t** out);
+/* Append ids to the current document. @return DS_OK, DS_ERR_INVALID_ARG (a negative id, an id >=
+ * vocab_size, or > 65535 with token_bytes 2: the message names its index and value), DS_ERR_STATE
+ * (committed or failed), DS_ERR_IO. */
+DS_API ds_status_t ds_data_writer_append(ds_data_writer_t* w, const int32_t* ids, uint64_t n_ids);
+/* End the current document (an empty document is recorded as one of length 0). */
+DS_API ds_status_t ds_data_writer_end_document(ds_data_writer_t* w);
+/* Finish the file (a document still open is ended first). Later appends give DS_ERR_STATE.
+ * @return DS_OK, DS_ERR_STATE, DS_ERR_IO. */
+DS_API ds_status_t ds_data_writer_commit(ds_data_writer_t* w);
+/* Destroy; an uncommitted dataset is discarded (its temporary file removed). NULL is a no-op. */
+DS_API void ds_data_writer_destroy(ds_data_writer_t* w);
+
+/* How ds_data_build splits input text into documents. */
+enum ds_data_split {
+    DS_DATA_SPLIT_FILE = 0,      /* each input file is one document */
+    DS_DATA_SPLIT_LINE = 1,      /* each non-empty line ("\n"; the newline is not encoded) */
+    DS_DATA_SPLIT_PARAGRAPH = 2, /* blocks separated by one or more blank lines */
+    DS_DATA_SPLIT_DELIMITER = 3  /* text between occurrences of options.delimiter */
+};
+
+/* Progress of ds_data_build, called on the calling thread about every chunk. Return 0 to go on,
+ * anything else to stop (ds_data_build then returns DS_ABORTED and writes nothing). */
+typedef int32_t (*ds_data_progress_fn)(uint64_t bytes_done, uint64_t bytes_total, uint64_t n_documents,
+                                       uint64_t n_tokens, void* user_data);
+
+typedef struct ds_data_build_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    const ds_data_tokenizer_t* tokenizer; /* NULL (default): byte-level. Not retained. */
+    int32_t split;                 /* DS_DATA_SPLIT_* (default FILE) */
+    int32_t append_eot;            /* 1: append the tokenizer's end-of-text id to every document */
+    const char* delimiter;         /* SPLIT_DELIMITER: the separator, e.g. "<|endoftext|>" */
+    int32_t token_bytes;           /* 0 (default): 2 when the vocabulary fits in u16, else 4 */
+    int32_t keep_empty;            /* 1: keep documents without tokens; 0 (default): skip them */
+    uint64_t chunk_bytes;          /* read size; 0 (default): 4 MiB */
+    ds_data_progress_fn progress;  /* NULL: none */
+    void* progress_user_data;
+} ds_data_build_options_t;
+
+typedef struct ds_data_build_stats {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    uint64_t n_files;
+    uint64_t n_documents;
+    uint64_t n_tokens;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    double seconds;
+} ds_data_build_stats_t;
+
+DS_API void ds_data_build_options_init(ds_data_build_options_t* opts);
+DS_API void ds_data_build_stats_init(ds_data_build_stats_t* stats);
+
+/* Tokenize text files into a dataset at out_path, streaming: memory is bounded by the chunk size,
+ * whatever the size of the inputs. stats may be NULL.
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_VERSION, DS_ERR_IO (the message names the file),
+ *         DS_ABORTED (the progress callback asked to stop; nothing is left at out_path). */
+DS_API ds_status_t ds_data_build(const char* out_path, const char* const* inputs, int32_t n_inputs,
+                                 const ds_data_build_options_t* opts, ds_data_build_stats_t* stats);
+
+/* ---- reading datasets ---- */
+
+enum ds_data_verify {
+    DS_DATA_VERIFY_HEADER = 0,  /* header fields, checksum and sizes against the file size */
+    DS_DATA_VERIFY_OFFSETS = 1, /* + every document offset (default) */
+    DS_DATA_VERIFY_FULL = 2     /* + the token checksum and every id < vocab_size (reads the file) */
+};
+
+typedef struct ds_data_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t verify;              /* DS_DATA_VERIFY_* (default OFFSETS) */
+    int32_t reserved;            /* 0 */
+    uint64_t max_resident_bytes; /* mapped pages are released after about this many bytes were read;
+                                    0 (default): 256 MiB */
+} ds_data_options_t;
+
+typedef struct ds_data_info {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    uint32_t format_version;
+    int32_t token_bytes;
+    uint64_t n_documents;
+    uint64_t n_tokens;
+    uint64_t file_bytes;
+    int64_t vocab_size;      /* 0: unknown */
+    uint32_t tokens_crc32c;  /* CRC-32C of the token bytes, as recorded */
+    int32_t reserved;        /* 0 */
+} ds_data_info_t;
+
+DS_API void ds_data_options_init(ds_data_options_t* opts);
+DS_API void ds_data_info_init(ds_data_info_t* info);
+
+/* Open and validate a dataset (memory-mapped, read only).
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_VERSION (options, or a newer format version),
+ *         DS_ERR_IO (cannot open or map), DS_ERR_CORRUPT (truncated, bad magic, bad checksum, offsets
+ *         out of order: the message names the file and the byte offset). */
+DS_API ds_status_t ds_data_open(const char* path, const ds_data_options_t* opts, ds_data_t** out);
+/* Close. Loaders keep the dataset alive until they are destroyed. NULL is a no-op. */
+DS_API void ds_data_close(ds_data_t* data);
+
+/* Header facts. info->struct_size must be set (ds_data_info_init). */
+DS_API ds_status_t ds_data_get_info(const ds_data_t* data, ds_data_info_t* info);
+/* Document index's ids into (buf, cap, len). @return DS_OK, DS_ERR_INVALID_ARG (index out of
+ * range), DS_ERR_INVALID_HANDLE, DS_ERR_BUFFER_TOO_SMALL, DS_ERR_CORRUPT. Thread-safe. */
+DS_API ds_status_t ds_data_get_document(const ds_data_t* data, uint64_t index, int32_t* buf, uint64_t cap,
+                                        uint64_t* len);
+/* n ids starting at token position first of the concatenated stream (documents back to back) into
+ * out, which holds n values. @return DS_OK, DS_ERR_INVALID_ARG (first + n > n_tokens). Thread-safe. */
+DS_API ds_status_t ds_data_read_tokens(const ds_data_t* data, uint64_t first, uint64_t n, int32_t* out);
+
+/* Per-sample metric files (custom curriculum difficulty): a 32-byte header ("DSMETRIC", version,
+ * count, checksum) and one int64 value per sample. Sample i of a loader is window i or document i.
+ * @return DS_OK, DS_ERR_INVALID_ARG, DS_ERR_IO. */
+DS_API ds_status_t ds_data_metric_write(const char* path, const int64_t* values, uint64_t n_values);
+
+/* ---- distributed sampler ---- */
+
+typedef struct ds_sampler_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    uint64_t n_samples;  /* dataset length (> 0) */
+    int32_t rank;        /* in [0, world_size) (default 0) */
+    int32_t world_size;  /* number of replicas (default 1) */
+    int64_t seed;        /* default 0, as DistributedSampler */
+    int32_t shuffle;     /* 1 (default): permutation seeded seed + epoch; 0: 0, 1, 2, ... */
+    int32_t drop_last;   /* 0 (default): pad by repeating from the start so every rank gets
+                            ceil(n / world) samples; 1: drop the tail instead (floor) */
+} ds_sampler_options_t;
+
+DS_API void ds_sampler_options_init(ds_sampler_options_t* opts);
+/* @return DS_OK, DS_ERR_INVALID_ARG (n_samples 0, rank outside [0, world_size), world_size < 1,
+ *         drop_last with n_samples < world_size), DS_ERR_VERSION. */
+DS_API ds_status_t ds_sampler_create(const ds_sampler_options_t* opts, ds_sampler_t** out);
+DS_API void ds_sampler_destroy(ds_sampler_t* s);
+
+/* Samples this rank gets per epoch (DistributedSampler's num_samples). */
+DS_API ds_status_t ds_sampler_get_length(const ds_sampler_t* s, int64_t* out);
+/* This rank's whole share for an epoch, in order, into (buf, cap, len). Does not move the cursor. */
+DS_API ds_status_t ds_sampler_get_indices(ds_sampler_t* s, int64_t epoch, int64_t* buf, uint64_t cap,
+                                          uint64_t* len);
+/* Up to max_n next indices of the current epoch into out; *out_n = 0 once the epoch is exhausted
+ * (then call ds_sampler_set_epoch). */
+DS_API ds_status_t ds_sampler_next(ds_sampler_t* s, int64_t* out, uint64_t max_n, uint64_t* out_n);
+/* Start an epoch at position 0 (DistributedSampler.set_epoch). epoch >= 0. */
+DS_API ds_status_t ds_sampler_set_epoch(ds_sampler_t* s, int64_t epoch);
+/* The cursor: the epoch and how many of this rank's indices were handed out. Setting a saved cursor
+ * continues exactly where it stopped. @return DS_OK, DS_ERR_INVALID_ARG (position outside
+ * [0, length], negative epoch). */
+DS_API ds_status_t ds_sampler_get_cursor(const ds_sampler_t* s, int64_t* out_epoch, int64_t* out_position);
+DS_API ds_status_t ds_sampler_set_cursor(ds_sampler_t* s, int64_t epoch, int64_t position);
+
+/* ---- curriculum learning ---- */
+
+enum ds_data_schedule {
+    DS_DATA_SCHEDULE_FIXED_LINEAR = 0,   /* total_curriculum_step, difficulty_step */
+    DS_DATA_SCHEDULE_FIXED_ROOT = 1,     /* + root_degree */
+    DS_DATA_SCHEDULE_FIXED_DISCRETE = 2, /* difficulty[k], max_step[k - 1] */
+    DS_DATA_SCHEDULE_CUSTOM = 3          /* custom_fn */
+};
+
+/* How fixed_linear / fixed_root treat a difficulty rounded below min_difficulty. DeepSpeed 0.19.6
+ * does not clamp it (min 8 with difficulty_step 16 gives 0 at first); later versions do. */
+enum ds_data_floor {
+    DS_DATA_FLOOR_NONE = 0,     /* DeepSpeed <= 0.19.6 (default) */
+    DS_DATA_FLOOR_MIN = 1,      /* max(d, min_difficulty) */
+    DS_DATA_FLOOR_STEP_MIN = 2  /* max(d, the first multiple of difficulty_step >= min_difficulty) */
+};
+
+enum ds_data_difficulty_type {
+    DS_DATA_DIFFICULTY_VALUE = 0,      /* difficulty is a metric value */
+    DS_DATA_DIFFICULTY_PERCENTILE = 1  /* difficulty is a percentile of samples sorted by metric */
+};
+
+/* A custom schedule: the difficulty at a step. Called on the thread that asks. */
+typedef int64_t (*ds_data_difficulty_fn)(int64_t step, void* user_data);
+
+typedef struct ds_data_curriculum_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    /* Config source (not retained): the legacy top-level "curriculum_learning" block, or the metric
+     * of "data_efficiency.data_sampling.curriculum_learning.curriculum_metrics" named by metric
+     * (or the only one). Fields below that are set override the config. */
+    const ds_config_t* config;
+    const char* metric;            /* NULL: legacy block, else the only metric */
+    int32_t schedule_type;         /* DS_DATA_SCHEDULE_*; DS_UNSET_I32: config */
+    int32_t floor_mode;            /* DS_DATA_FLOOR_* (default NONE) */
+    int64_t min_difficulty;        /* DS_UNSET_I64: config */
+    int64_t max_difficulty;        /* DS_UNSET_I64: config */
+    int64_t total_curriculum_step; /* DS_UNSET_I64: config */
+    int64_t difficulty_step;       /* DS_UNSET_I64: config */
+    double root_degree;            /* <= 0: config */
+    const int64_t* discrete_difficulty; /* n_discrete + 1 values (copied); NULL: config */
+    const int64_t* discrete_max_step;   /* n_discrete values (copied) */
+    int32_t n_discrete;
+    int32_t difficulty_type;       /* DS_DATA_DIFFICULTY_*; DS_UNSET_I32: config, else VALUE */
+    ds_data_difficulty_fn custom_fn;  /* may be called from loader threads; must not call dsabi */
+    void* custom_user_data;
+    /* Metric-bucket sampling (DeepSpeed's data sampler, clustering_type "schedule_based"): a
+     * per-sample metric file (ds_data_metric_write). NULL: config key "sample_to_metric_path";
+     * absent: no buckets (the difficulty is reported and, for seqlen, truncates windows). */
+    const char* metric_path;
+} ds_data_curriculum_options_t;
+
+DS_API void ds_data_curriculum_options_init(ds_data_curriculum_options_t* opts);
+/* @return DS_OK, DS_ERR_INVALID_ARG (missing or inconsistent schedule settings: the message names the
+ *         key), DS_ERR_NOT_FOUND (the config has no such metric), DS_ERR_VERSION, DS_ERR_IO and
+ *         DS_ERR_CORRUPT (metric file). */
+DS_API ds_status_t ds_data_curriculum_create(const ds_data_curriculum_options_t* opts, ds_data_curriculum_t** out);
+DS_API void ds_data_curriculum_destroy(ds_data_curriculum_t* c);
+/* The schedule's difficulty at step (CurriculumScheduler.get_difficulty). Stateless. */
+DS_API ds_status_t ds_data_curriculum_get_difficulty(ds_data_curriculum_t* c, int64_t step, int64_t* out);
+/* update_difficulty(step): moves the current difficulty while it is below the maximum; returns it. */
+DS_API ds_status_t ds_data_curriculum_update(ds_data_curriculum_t* c, int64_t step, int64_t* out);
+DS_API ds_status_t ds_data_curriculum_get_current(const ds_data_curriculum_t* c, int64_t* out);
+
+/* ---- dynamic batching ---- */
+
+enum ds_data_lr_scaling {
+    DS_DATA_LR_SCALING_LINEAR = 0, /* lr * batch / base_batch (default) */
+    DS_DATA_LR_SCALING_SQRT = 1,   /* lr * sqrt(batch / base_batch) */
+    DS_DATA_LR_SCALING_NONE = 2    /* lr */
+};
+
+enum ds_data_picking_order {
+    DS_DATA_PICK_DATALOADER = 0, /* dataset order (default) */
+    DS_DATA_PICK_SEQLEN = 1,     /* shortest first */
+    DS_DATA_PICK_RANDOM = 2      /* seeded shuffle (seed + epoch) */
+};
+
+/* DeepSpeed's scale_lr. @return DS_OK, DS_ERR_INVALID_ARG (unknown method, base_batch_size <= 0). */
+DS_API ds_status_t ds_data_scale_lr(int32_t method, int64_t base_batch_size, int64_t batch_size, double base_lr,
+                                    double* out);
+
+/* ---- loader ---- */
+
+enum ds_data_mode {
+    DS_DATA_MODE_WINDOWS = 0,  /* sample i = seq_len ids from position i * window_stride of the
+                                  concatenated stream: tokens [B, seq_len] */
+    DS_DATA_MODE_DOCUMENTS = 1 /* sample i = document i (cut at seq_len when > 0), padded to the longest
+                                  in the batch; with dynamic batching, documents are packed */
+};
+
+/* Tensors of a batch (ds_data_batch_get_tensor). */
+enum ds_data_field {
+    DS_DATA_FIELD_TOKENS = 0,       /* [B, T] ids (dtype of options.dtype); padding = pad_id */
+    DS_DATA_FIELD_LENGTHS = 1,      /* [B] i32: real tokens per row */
+    DS_DATA_FIELD_SAMPLE_IDS = 2,   /* [n] i64: the dataset samples of the batch, in row order */
+    DS_DATA_FIELD_CU_SEQLENS = 3,   /* packed only: [n_segments + 1] i32, segment starts in the
+                                       flattened [B * T] tokens (flash-attention varlen layout); each
+                                       sequence is a segment and so is each row's padding tail, so the
+                                       segments tile [0, B * T) */
+    DS_DATA_FIELD_POSITION_IDS = 4, /* packed only: [B, T] i32, restarting at 0 for each sequence */
+    DS_DATA_FIELD_SEQUENCE_IDS = 5  /* packed only: [B, T] i32, index of the sequence in its row, -1
+                                       on padding (attention may not cross these boundaries) */
+};
+
+typedef struct ds_data_loader_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    /* Not retained. Read: train_micro_batch_size_per_gpu, gradient_accumulation_steps,
+     * dataloader_drop_last, data_efficiency.{seed, data_sampling.{num_workers, pin_memory,
+     * curriculum_learning, dynamic_batching}} and the legacy curriculum_learning block. */
+    const ds_config_t* config;
+    int32_t mode;                 /* DS_DATA_MODE_* (default WINDOWS) */
+    int32_t seq_len;              /* windows: ids per sample (required); documents: cut length (0: none) */
+    int32_t window_stride;        /* windows: 0 (default) = seq_len (use seq_len - 1 for input/target
+                                     pairs that share one id) */
+    int32_t micro_batch_size;     /* DS_UNSET_I32: config, else 1 */
+    int32_t gradient_accumulation_steps; /* DS_UNSET_I32: config, else 1 */
+    int32_t rank;                 /* default 0 */
+    int32_t world_size;           /* data-parallel size (default 1) */
+    int32_t shuffle;              /* default 1 */
+    int32_t drop_last;            /* DS_UNSET_I32: config dataloader_drop_last, else 0 */
+    int64_t seed;                 /* DS_UNSET_I64: 0 (DistributedSampler), or data_efficiency.seed when
+                                     curriculum or dynamic batching is on */
+    int32_t num_workers;          /* prefetch threads; DS_UNSET_I32: config num_workers when > 0, else 1 */
+    int32_t prefetch_depth;       /* batches prepared ahead (default 4) */
+    int32_t pin_memory;           /* -1 (default): pinned when a CUDA device is present or the config
+                                     sets data_sampling.pin_memory; 0: no; 1: pinned, falling back to
+                                     host memory if it cannot be had (batch info and query_info say) */
+    int32_t dtype;                /* DS_DTYPE_I32 (default) or DS_DTYPE_I64 */
+    int32_t pad_id;               /* padding id (default 0) */
+    int32_t dynamic_batching;     /* DS_UNSET_I32: config dynamic_batching.enabled; 1 needs DOCUMENTS */
+    int64_t max_tokens;           /* dynamic batching: DS_UNSET_I64: config */
+    int32_t lr_scaling_method;    /* DS_DATA_LR_SCALING_*; DS_UNSET_I32: config, else LINEAR */
+    int32_t min_batch_size;       /* sequences per pack; DS_UNSET_I32: config, else 1 */
+    int32_t max_batch_size;       /* DS_UNSET_I32: config, else unlimited (0) */
+    int32_t picking_order;        /* DS_DATA_PICK_*; DS_UNSET_I32: config, else DATALOADER */
+    const ds_data_curriculum_t* curriculum; /* retained; NULL: built from the config when enabled */
+    int64_t start_step;           /* global step of the first batch (resume sets it via the cursor) */
+} ds_data_loader_options_t;
+
+/* Where a loader is: saved in checkpoints, restored with ds_data_loader_set_cursor. */
+typedef struct ds_data_cursor {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int64_t epoch;
+    int64_t position;     /* micro-batches this rank consumed in the epoch */
+    int64_t global_step;  /* optimizer steps consumed (micro-batches / accumulation steps) */
+    int64_t consumed_samples; /* samples this rank consumed since the first epoch */
+} ds_data_cursor_t;
+
+typedef struct ds_data_batch_info {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int64_t epoch;
+    int64_t index;            /* micro-batch index in the epoch (this rank) */
+    int64_t global_step;      /* the optimizer step this micro-batch belongs to */
+    int64_t n_rows;           /* B */
+    int64_t n_columns;        /* T */
+    int64_t n_samples;        /* sequences (> n_rows when packed) */
+    int64_t n_tokens;         /* real tokens (excluding padding) */
+    int64_t difficulty;       /* curriculum difficulty used, or 0 */
+    double lr_scale;          /* dynamic batching: multiply the LR by this for global_step; else 1 */
+    int64_t global_batch_samples; /* dynamic batching: sequences in the whole global batch; else 0 */
+    int32_t pinned;           /* 1: tensors are in pinned host memory */
+    int32_t reserved;
+} ds_data_batch_info_t;
+
+DS_API void ds_data_loader_options_init(ds_data_loader_options_t* opts);
+DS_API void ds_data_cursor_init(ds_data_cursor_t* cursor);
+DS_API void ds_data_batch_info_init(ds_data_batch_info_t* info);
+
+/* Create a loader over data (retained). Starts num_workers threads that prepare batches ahead.
+ * @return DS_OK, DS_ERR_INVALID_ARG (the message names the field or config key), DS_ERR_VERSION,
+ *         DS_ERR_INVALID_HANDLE, DS_ERR_CONFIG_VALUE (a config value dsabi cannot use),
+ *         DS_ERR_NOMEM. */
+DS_API ds_status_t ds_data_loader_create(ds_data_t* data, const ds_data_loader_options_t* opts,
+                                         ds_data_loader_t** out);
+/* Stop and join the workers, then free. Batches already handed out stay valid. NULL is a no-op. */
+DS_API void ds_data_loader_destroy(ds_data_loader_t* loader);
+
+/* The next micro-batch of this rank. At the end of an epoch *out is NULL (DS_OK) once; the next
+ * call starts the following epoch. An error in a worker (e.g. an I/O error) is returned here with
+ * the worker's message; the loader then stays failed (DS_ERR_STATE) until its cursor is set.
+ * Ownership: release *out with ds_data_batch_destroy. */
+DS_API ds_status_t ds_data_loader_next(ds_data_loader_t* loader, ds_data_batch_t** out);
+/* Micro-batches this rank gets per epoch (for the current epoch with dynamic batching). */
+DS_API ds_status_t ds_data_loader_get_length(ds_data_loader_t* loader, int64_t* out);
+DS_API ds_status_t ds_data_loader_get_cursor(const ds_data_loader_t* loader, ds_data_cursor_t* cursor);
+/* Continue from a saved cursor: batches prepared ahead are dropped and the stream resumes exactly
+ * where the cursor was taken. @return DS_OK, DS_ERR_INVALID_ARG (out of range), DS_ERR_VERSION. */
+DS_API ds_status_t ds_data_loader_set_cursor(ds_data_loader_t* loader, const ds_data_cursor_t* cursor);
+/* The resolved settings as JSON (mode, batch sizes, workers, pinned, sampler, curriculum, dynamic
+ * batching: packs per epoch, LR scaling). Release *out_json with ds_free(). */
+DS_API ds_status_t ds_data_loader_query_info(const ds_data_loader_t* loader, char** out_json);
+
+DS_API ds_status_t ds_data_batch_get_info(const ds_data_batch_t* batch, ds_data_batch_info_t* info);
+/* A new tensor handle on one field (shares the batch's memory, which lives until the batch and every
+ * tensor taken from it are destroyed). @return DS_OK, DS_ERR_INVALID_ARG (unknown field),
+ * DS_ERR_NOT_FOUND (the field is not part of this kind of batch). Release with ds_tensor_destroy. */
+DS_API ds_status_t ds_data_batch_get_tensor(const ds_data_batch_t* batch, int32_t field, ds_tensor_t** out);
+DS_API void ds_data_batch_destroy(ds_data_batch_t* batch);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Function table for hosts that dlopen() dsabi                                                    */
 /*                                                                                                 */
 /*     void* lib = dlopen("libdsabi.so.0", RTLD_NOW | RTLD_LOCAL);                                  */

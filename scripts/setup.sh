@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git binutils
   libcjson-dev libgloo-dev libaio-dev libdlpack-dev
-  swig python3-dev python3-numpy python3-pytest
+  swig python3-dev python3-numpy python3-pytest python3-torch
   default-jdk-headless junit4 golang-go
   abigail-tools clang libclang-rt-14-dev
 )

@@ -434,6 +434,11 @@ int supervise(std::vector<Child>& kids, const SuperviseOptions& so, const std::s
     for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaction(s, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
+#ifdef __linux__
+    // Orphans of the ranks (their children whose parent exited) are reparented to us, so that we
+    // reap them instead of leaving zombies behind.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+#endif
     for (Child& c : kids) spawn(c);
     if (so.close_after_spawn >= 0) close(so.close_after_spawn);
 

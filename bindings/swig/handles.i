@@ -20,6 +20,11 @@ static ds_config_options_t dsabi_config_options(int32_t world_size, int32_t stri
     return opts;
 }
 
+/* ds_config_get_str as a dsabi_string_reader (buffers.i). */
+static ds_status_t dsabi_config_str(const void* cfg, const char* path, char* buf, uint64_t cap, uint64_t* len) {
+    return ds_config_get_str((const ds_config_t*)cfg, path, buf, cap, len);
+}
+
 /* dims[i] of a tensor, or strides[i] (strides != 0); pending error and 0 on failure. */
 static int64_t dsabi_tensor_dim(const ds_tensor_t* t, int32_t i, int strides) {
     int64_t buf[DS_TENSOR_MAX_DIMS];
@@ -89,9 +94,7 @@ struct ds_config {};
         return v != 0;
     }
 
-    char* m_get_str(const char* path) {
-        return dsabi_read_string((dsabi_string_reader)ds_config_get_str, $self, path);
-    }
+    char* m_get_str(const char* path) { return dsabi_read_string(dsabi_config_str, $self, path); }
 
     int64_t m_get_count(const char* path) {
         int64_t n = 0;

@@ -1,6 +1,6 @@
 /* naming.i - names in the generated layer.
  *
- * The generated layer is internal in every language (dsabi._dsabi, package-private Java classes,
+ * The generated layer is internal in every language (dsabi.dsabi_swig, package-private Java classes,
  * the Go package internal/swig); the hand-written layers on top give each language its own
  * idiomatic names. So the rules here are few and the same for all languages:
  *

@@ -1,7 +1,10 @@
 #include "comm/comm.hpp"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +27,38 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 const device::Device kHost{DS_DEV_CPU, 0};
+
+// Gloo writes to its sockets with writev(), which raises SIGPIPE when a peer has died: the default
+// action would kill this process silently (Python ignores SIGPIPE, so torch never sees it). The
+// signal goes to the thread that wrote, so every thread that runs Gloo blocks it: our worker and
+// helper threads for good, Gloo's own I/O thread by inheriting the mask at its creation, and a
+// caller's thread for the duration of an inline call (then a pending SIGPIPE is discarded before
+// the caller's mask comes back).
+class SigpipeBlock {
+public:
+    SigpipeBlock() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        changed_ = pthread_sigmask(SIG_BLOCK, &s, &old_) == 0 && !sigismember(&old_, SIGPIPE);
+    }
+    ~SigpipeBlock() {
+        if (!changed_) return;
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        const timespec zero{0, 0};
+        while (sigtimedwait(&s, nullptr, &zero) > 0) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    SigpipeBlock(const SigpipeBlock&) = delete;
+    SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+private:
+    sigset_t old_;
+    bool changed_ = false;
+};
 
 // A tensor as host memory: CPU tensors directly, CUDA tensors through a staging copy (Gloo).
 class Staged {
@@ -159,6 +194,7 @@ bool WorkState::wait_for(int64_t timeout_ms) {
 // ------------------------------------------------------------------------------------------------
 
 std::shared_ptr<Comm> Comm::create(const Settings& s, const LogConfig& log_cfg) {
+    SigpipeBlock no_sigpipe;  // also inherited by Gloo's I/O thread, created below
     std::shared_ptr<Comm> c(new Comm());
     c->s_ = s;
     c->logger_.configure(log_cfg);
@@ -195,8 +231,7 @@ std::shared_ptr<Comm> Comm::create(const Settings& s, const LogConfig& log_cfg) 
             c->bind_addr_ = s.bind_addr.empty() ? net::source_address_for(s.master_addr, s.master_port) : s.bind_addr;
             PrefixStore gs(c->store_, "w/gloo/");
             c->gloo_ = GlooGroup::connect(s.rank, s.world_size, gs, c->bind_addr_, nullptr, s.timeout_ms);
-            // Nobody leaves the rendezvous before everybody is connected, so rank 0 may stop serving
-            // the store whenever it likes afterwards.
+            // Nobody leaves the rendezvous before everybody is connected.
             c->gloo_->barrier(c->next_tag());
         } catch (const Error& e) {
             fail(e.status(), "rendezvous of rank %d of %d through %s (timeout %lld ms) failed: %s", s.rank, s.world_size,
@@ -212,13 +247,14 @@ void Comm::start_worker() {
 }
 
 Comm::~Comm() {
+    SigpipeBlock no_sigpipe;
     {
         std::unique_lock<std::mutex> lk(mu_);
         stop_ = true;
-        cv_.notify_all();
-        cv_.wait(lk, [&] { return queue_.empty() && !busy_; });
+        work_cv_.notify_all();
+        idle_cv_.wait(lk, [&] { return queue_.empty() && !busy_; });
     }
-    cv_.notify_all();
+    work_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
     // Transfers nobody waited for still run to completion (or to the timeout).
     if (!aborted_ && !failed_) {
@@ -232,9 +268,20 @@ Comm::~Comm() {
         std::lock_guard<std::mutex> lock(nccl_mutex_);
         nccl_.reset();
     }
+    const bool healthy = !aborted_ && !failed_;
+    if (file_store_ && !parent_ && healthy && gloo_) {
+        // Nobody may still be reading keys (a group being set up) when rank 0 deletes them.
+        try {
+            gloo_->barrier(next_tag());
+        } catch (...) {
+        }
+    }
     gloo_.reset();
     if (tcp_client_) tcp_client_->close();
-    if (server_) server_->stop(0);
+    // Rank 0 serves the store until every other rank has let go of it (destroyed its communicator or
+    // exited), so that a group another rank is still setting up does not lose its store; bounded by
+    // the timeout, and not waited for at all after a failure.
+    if (server_) server_->stop(healthy ? s_.timeout_ms : 0);
     if (file_store_ && s_.rank == 0 && !parent_) file_store_->remove();
 }
 
@@ -288,13 +335,14 @@ std::shared_ptr<WorkState> Comm::submit(Op op, bool async) {
         execute(t);
         lk.lock();
         busy_ = false;
-        lk.unlock();
-        cv_.notify_all();
+        // Wake the worker only when it has something to do: a wake-up per call costs latency.
+        if (!queue_.empty()) work_cv_.notify_one();
+        if (stop_) idle_cv_.notify_all();
         return w;
     }
     queue_.push_back(Task{std::move(op), w});
     lk.unlock();
-    cv_.notify_all();
+    work_cv_.notify_one();
     return w;
 }
 
@@ -305,17 +353,15 @@ void Comm::request_flush() {
     Op op;
     op.kind = OpKind::Flush;
     queue_.push_back(Task{std::move(op), std::make_shared<WorkState>()});
-    cv_.notify_all();
+    work_cv_.notify_one();
 }
 
 void Comm::worker_loop() {
+    SigpipeBlock no_sigpipe;
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
-        cv_.wait(lk, [&] { return stop_ || (!queue_.empty() && !busy_); });
-        if (queue_.empty() || busy_) {
-            if (stop_ && queue_.empty()) break;
-            continue;
-        }
+        work_cv_.wait(lk, [&] { return !busy_ && (!queue_.empty() || stop_); });
+        if (queue_.empty()) break;  // stopping, and nothing left
         Task t = std::move(queue_.front());
         queue_.pop_front();
         busy_ = true;
@@ -324,18 +370,19 @@ void Comm::worker_loop() {
         t = Task{};  // release the retained tensors before taking the lock
         lk.lock();
         busy_ = false;
-        cv_.notify_all();
+        if (queue_.empty()) idle_cv_.notify_all();
     }
 }
 
 void Comm::abort() noexcept {
+    SigpipeBlock no_sigpipe;
     std::deque<Task> dropped;
     {
         std::lock_guard<std::mutex> lk(mu_);
         aborted_ = true;
         dropped.swap(queue_);
+        idle_cv_.notify_all();
     }
-    cv_.notify_all();
     for (Task& t : dropped) t.work->complete(DS_ABORTED, "cancelled by ds_comm_abort before it started");
     if (gloo_) gloo_->close();
     std::lock_guard<std::mutex> lock(nccl_mutex_);
@@ -347,6 +394,7 @@ void Comm::abort() noexcept {
 // ------------------------------------------------------------------------------------------------
 
 void Comm::execute(Task& t) noexcept {
+    SigpipeBlock no_sigpipe;
     auto finish_error = [&](ds_status_t st, const std::string& msg) {
         if (aborted_) {
             t.work->complete(DS_ABORTED, "aborted by ds_comm_abort (" + msg + ")");
@@ -395,7 +443,25 @@ void Comm::execute(Task& t) noexcept {
     }
 }
 
-void Comm::check_agreement(const Op& op) {
+// The agreement exchange. Every rank contributes one slot of kSlotBytes, always that size whatever
+// the operation, so that ranks that disagree on sizes still exchange equal-sized messages (Gloo
+// aborts or truncates on a size mismatch): the slot holds the header (op, dtype, count, reduce op,
+// root, device) and, when the operation's payload fits in the rest, the payload too. Small
+// collectives are then done in this one all_gather, with the check included.
+constexpr size_t kSlotBytes = 4096;
+constexpr size_t kSlotPayload = kSlotBytes - sizeof(Header);
+
+uint64_t Comm::payload_bytes(const Op& op) const {
+    const uint64_t b = op.count * dtype_size(op.dtype);
+    switch (op.kind) {
+        case OpKind::ReduceScatter: return b * static_cast<uint64_t>(size());
+        case OpKind::Barrier:
+        case OpKind::Split: return 0;
+        default: return b;
+    }
+}
+
+bool Comm::exchange_slots(const Op& op, const void* payload, std::vector<char>& all, bool check) {
     Header mine{};
     mine.magic = kHeaderMagic;
     mine.kind = static_cast<int32_t>(op.kind);
@@ -409,24 +475,91 @@ void Comm::check_agreement(const Op& op) {
         mine.dev_type = 0;
         mine.count = 0;
     }
-    const int n = size();
-    std::vector<Header> all(static_cast<size_t>(n));
-    gloo_->all_gather(&mine, all.data(), sizeof(Header), next_tag());
+    const size_t n = static_cast<size_t>(size());
+    std::vector<char> slot(kSlotBytes);
+    std::memcpy(slot.data(), &mine, sizeof mine);
+    const uint64_t pb = payload_bytes(op);
+    const bool carried = payload && pb <= kSlotPayload;
+    if (carried && pb) std::memcpy(slot.data() + sizeof mine, payload, static_cast<size_t>(pb));
+    all.resize(n * kSlotBytes);
+    gloo_->all_gather(slot.data(), all.data(), kSlotBytes, next_tag());
+    if (!check) return carried;
+    auto head = [&](size_t r) {
+        Header h;
+        std::memcpy(&h, all.data() + r * kSlotBytes, sizeof h);
+        return h;
+    };
     std::vector<int> differ;
-    for (int r = 0; r < n; ++r)
-        if (std::memcmp(&all[static_cast<size_t>(r)], &all[0], sizeof(Header)) != 0) differ.push_back(r);
-    if (differ.empty()) return;
-    std::string msg = "ranks disagree on the collective: rank 0: " + describe(all[0]);
+    for (size_t r = 1; r < n; ++r)
+        if (std::memcmp(all.data() + r * kSlotBytes, all.data(), sizeof(Header)) != 0) differ.push_back(static_cast<int>(r));
+    if (differ.empty()) return carried;
+    std::string msg = "ranks disagree on the collective: rank 0: " + describe(head(0));
     int shown = 0;
     for (int r : differ) {
         if (++shown > 6) {
             msg += format("; ... (%zu ranks differ from rank 0)", differ.size());
             break;
         }
-        msg += format("; rank %d: %s", r, describe(all[static_cast<size_t>(r)]).c_str());
+        msg += format("; rank %d: %s", r, describe(head(static_cast<size_t>(r))).c_str());
     }
     msg += format(" (this is rank %d). Nothing was transferred.", rank());
     fail(DS_ERR_COMM_MISMATCH, "%s", msg.c_str());
+}
+
+void Comm::check_agreement(const Op& op) {
+    std::vector<char> all;
+    exchange_slots(op, nullptr, all, true);
+}
+
+// The result of a small collective from the slots every rank contributed (payload after the header).
+void Comm::finish_from_slots(Op& op, const std::vector<char>& all) {
+    const int n = size();
+    const size_t es = dtype_size(op.dtype);
+    const size_t bytes = static_cast<size_t>(op.count) * es;
+    auto payload = [&](int r) { return all.data() + static_cast<size_t>(r) * kSlotBytes + sizeof(Header); };
+    switch (op.kind) {
+        case OpKind::AllReduce:
+        case OpKind::Reduce:
+        case OpKind::ReduceScatter: {
+            if (op.kind == OpKind::Reduce && rank() != op.peer) return;
+            const bool scatter = op.kind == OpKind::ReduceScatter;
+            const size_t off = scatter ? static_cast<size_t>(rank()) * bytes : 0;
+            Staged out(scatter ? op.b : op.a, false);
+            char* dst = static_cast<char*>(out.p());
+            ReduceFn fn = reduce_fn(op.dtype, op.red);
+            std::memcpy(dst, payload(0) + off, bytes);
+            for (int r = 1; r < n; ++r) fn(dst, dst, payload(r) + off, op.count);  // rank order: same bits everywhere
+            if (op.red == DS_REDUCE_AVG) divide_by(dst, op.dtype, op.count, n);
+            out.write_back();
+            return;
+        }
+        case OpKind::Broadcast: {
+            if (rank() == op.peer) return;
+            Staged out(op.a, false);
+            std::memcpy(out.p(), payload(op.peer), bytes);
+            out.write_back();
+            return;
+        }
+        case OpKind::AllGather: {
+            Staged out(op.b, false);
+            for (int r = 0; r < n; ++r) std::memcpy(static_cast<char*>(out.p()) + static_cast<size_t>(r) * bytes, payload(r), bytes);
+            out.write_back();
+            return;
+        }
+        case OpKind::AllGatherList:
+            for (int r = 0; r < n; ++r)
+                device::copy(op.outs[static_cast<size_t>(r)].dev, op.outs[static_cast<size_t>(r)].data, kHost, payload(r), bytes);
+            return;
+        case OpKind::AllToAll: {
+            const size_t chunk = bytes / static_cast<size_t>(n);
+            Staged out(op.b, false);
+            for (int r = 0; r < n; ++r)
+                std::memcpy(static_cast<char*>(out.p()) + static_cast<size_t>(r) * chunk, payload(r) + static_cast<size_t>(rank()) * chunk, chunk);
+            out.write_back();
+            return;
+        }
+        default: return;
+    }
 }
 
 NcclGroup& Comm::nccl_for(int32_t dev) {
@@ -449,15 +582,29 @@ NcclGroup& Comm::nccl_for(int32_t dev) {
 void Comm::run_collective(Op& op) {
     const int n = size();
     const bool nccl = use_nccl(op);
-    if (n > 1 && check_enabled(nccl)) check_agreement(op);
+    const bool checked = n > 1 && check_enabled(nccl);
     const char* name = op_log_name(op.kind);
     const bool timed = logger_.wants(name);
     const auto t0 = Clock::now();
     const uint64_t es = dtype_size(op.dtype);
     const uint64_t bytes = op.count * es;
+    bool done = false;
+    if (checked && (nccl || payload_bytes(op) > kSlotPayload)) {
+        check_agreement(op);
+    } else if (n > 1 && !nccl && payload_bytes(op) <= kSlotPayload) {
+        // Small on Gloo: one all_gather of fixed-size slots moves the data and checks agreement.
+        std::vector<char> all;
+        Staged in(op.a, op.kind != OpKind::Barrier && op.count > 0);
+        exchange_slots(op, op.kind == OpKind::Barrier ? nullptr : in.p(), all, checked);
+        if (op.kind != OpKind::Barrier) finish_from_slots(op, all);
+        done = true;
+    }
 
-    if (op.kind == OpKind::Barrier) {
-        if (n > 1) gloo_->barrier(next_tag());
+    if (done) {
+        // finished in the slot exchange
+    } else if (op.kind == OpKind::Barrier) {
+        // The agreement check is an all_gather, which is a barrier already.
+        if (n > 1 && !checked) gloo_->barrier(next_tag());
     } else if (op.count == 0) {
         // Nothing to move (every rank agrees when checking is on).
     } else if (n == 1) {
@@ -489,6 +636,8 @@ void Comm::run_collective(Op& op) {
             case OpKind::AllToAll: g.all_to_all(op.a.data, op.b.data, op.count / static_cast<uint64_t>(n), op.dtype); break;
             default: fail(DS_ERR_INTERNAL, "collective kind %d", static_cast<int>(op.kind));
         }
+    } else if (small_reduction(op)) {
+        reduce_by_all_gather(op);
     } else {
         const uint32_t tag = next_tag();
         switch (op.kind) {
@@ -546,6 +695,41 @@ void Comm::run_collective(Op& op) {
         }
     }
     if (timed) logger_.record(name, op.caller, bytes, ms_since(t0), n, rank());
+}
+
+// Small reductions as one all_gather plus a local reduction in rank order (every rank computes the
+// same bits): one ring pass instead of the two of a ring all_reduce (reduce-scatter, then
+// all-gather), so half the latency where latency dominates. Sizes agree on every rank (the
+// agreement check guarantees it when on; Gloo requires it anyway).
+constexpr uint64_t kSmallGatherBytes = 256 * 1024;
+
+bool Comm::small_reduction(const Op& op) const {
+    if (op.kind != OpKind::AllReduce && op.kind != OpKind::Reduce && op.kind != OpKind::ReduceScatter) return false;
+    const uint64_t n = static_cast<uint64_t>(size());
+    uint64_t payload = op.count * dtype_size(op.dtype) * (op.kind == OpKind::ReduceScatter ? n : 1);
+    return payload * (n - 1) <= kSmallGatherBytes;
+}
+
+void Comm::reduce_by_all_gather(Op& op) {
+    const int n = size();
+    const uint64_t es = dtype_size(op.dtype);
+    const bool scatter = op.kind == OpKind::ReduceScatter;
+    const size_t payload = static_cast<size_t>(op.count * es) * (scatter ? static_cast<size_t>(n) : 1);
+    Staged in(op.a, true);
+    std::vector<char> all(payload * static_cast<size_t>(n));
+    gloo_->all_gather(in.p(), all.data(), payload, next_tag());
+    if (op.kind == OpKind::Reduce && rank() != op.peer) return;
+    ReduceFn fn = reduce_fn(op.dtype, op.red);
+    // The part of each rank's contribution this rank keeps: all of it, or its chunk of a scatter.
+    const size_t off = scatter ? static_cast<size_t>(rank()) * static_cast<size_t>(op.count * es) : 0;
+    const size_t bytes = static_cast<size_t>(op.count * es);
+    const Tensor& dst_t = scatter ? op.b : op.a;
+    Staged out(dst_t, false);
+    char* dst = static_cast<char*>(out.p());
+    std::memcpy(dst, all.data() + off, bytes);
+    for (int r = 1; r < n; ++r) fn(dst, dst, all.data() + static_cast<size_t>(r) * payload + off, op.count);
+    if (op.red == DS_REDUCE_AVG) divide_by(dst, op.dtype, op.count, n);
+    out.write_back();
 }
 
 void Comm::run_split(Task& t) {
@@ -610,6 +794,7 @@ void Comm::run_p2p(Task& t) {
     const int64_t timeout = s_.timeout_ms;
     GlooGroup* g = gloo_.get();
     auto body = [this, g, op, work, send, data_slot, head_slot, check, timeout]() {
+        SigpipeBlock no_sigpipe;
         const char* name = op_log_name(op.kind);
         const bool timed = logger_.wants(name);
         const auto t0 = Clock::now();

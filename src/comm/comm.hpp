@@ -124,6 +124,8 @@ private:
     void worker_loop();
     void execute(Task& t) noexcept;
     void run_collective(Op& op);
+    bool small_reduction(const Op& op) const;
+    void reduce_by_all_gather(Op& op);
     void run_split(Task& t);
     void run_p2p(Task& t);
     void drain_p2p();
@@ -131,6 +133,9 @@ private:
     bool use_nccl(const Op& op) const;
     bool check_enabled(bool nccl) const;
     void check_agreement(const Op& op);
+    uint64_t payload_bytes(const Op& op) const;
+    bool exchange_slots(const Op& op, const void* payload, std::vector<char>& all, bool check);
+    void finish_from_slots(Op& op, const std::vector<char>& all);
     NcclGroup& nccl_for(int32_t dev);
     uint32_t next_tag() { return tag_++; }
     void fail_comm(ds_status_t st, const std::string& msg);
@@ -152,7 +157,8 @@ private:
 
     // Queue.
     mutable std::mutex mu_;
-    std::condition_variable cv_;
+    std::condition_variable work_cv_;  // the worker waits for tasks
+    std::condition_variable idle_cv_;  // destruction waits for the queue to drain
     std::deque<Task> queue_;
     bool busy_ = false;
     bool stop_ = false;

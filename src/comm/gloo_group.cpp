@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <typeinfo>
 #include <vector>
 
 #include "comm/net.hpp"
@@ -101,12 +103,42 @@ void by_size(uint32_t es, F&& body) {
     }
 }
 
+// The rendezvous context, with its transport context reachable (to abort it).
+class RdvContext final : public gloo::rendezvous::Context {
+public:
+    using gloo::rendezvous::Context::Context;
+    std::shared_ptr<gloo::transport::Context> transport() const { return transportContext_; }
+};
+
+}  // namespace
+}  // namespace ds::comm
+
+// gloo::transport::tcp::Context::signalException(const std::string&) sets an exception on every pair
+// of a context and on every operation pending on them, which wakes blocked waits at once (it is what
+// a timed-out wait does to its context). Pair::close() alone does not wake them in this Gloo
+// (2022-05 snapshot), so ds_comm_abort needs it. It is a protected member and the Debian package
+// does not ship the header that declares it (gloo/transport/tcp/context.h includes the missing
+// gloo/common/memory.h), so it is bound here by its exported symbol: a non-virtual member function
+// is called like a free function taking `this` first (Itanium C++ ABI).
+extern "C++" void dsabi_gloo_tcp_signal_exception(void* self, const std::string& msg) __asm__(
+    "_ZN4gloo9transport3tcp7Context15signalExceptionERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE");
+
+namespace ds::comm {
+namespace {
+
+// Wake every operation blocked on ctx's pairs with an exception. transport::Context is the first
+// (primary, non-virtual) base of tcp::Context, so the pointer is the tcp::Context's `this`.
+void signal_all_pairs(gloo::transport::Context* tc, const std::string& msg) {
+    if (!tc || std::strcmp(typeid(*tc).name(), "N4gloo9transport3tcp7ContextE") != 0) return;
+    dsabi_gloo_tcp_signal_exception(static_cast<void*>(tc), msg);
+}
+
 constexpr uint64_t kReduceScatterPrefix = 0xD2;
 constexpr size_t kSegmentBytes = 1u << 20;
 
 class GlooImpl final : public GlooGroup {
 public:
-    GlooImpl(std::shared_ptr<gloo::rendezvous::Context> ctx, std::shared_ptr<gloo::transport::Device> dev, int64_t timeout_ms)
+    GlooImpl(std::shared_ptr<RdvContext> ctx, std::shared_ptr<gloo::transport::Device> dev, int64_t timeout_ms)
         : ctx_(std::move(ctx)), dev_(std::move(dev)), timeout_(timeout_ms) {}
 
     std::shared_ptr<void> device() const override { return dev_; }
@@ -270,13 +302,16 @@ public:
 
     void close() noexcept override {
         try {
+            // Pair::close() alone does not wake operations blocked in this Gloo version: signal
+            // them an exception first, then close.
+            signal_all_pairs(ctx_->transport().get(), "aborted by ds_comm_abort");
             ctx_->closeConnections();
         } catch (...) {
         }
     }
 
 private:
-    std::shared_ptr<gloo::rendezvous::Context> ctx_;
+    std::shared_ptr<RdvContext> ctx_;
     std::shared_ptr<gloo::transport::Device> dev_;
     milliseconds timeout_;
 };
@@ -297,7 +332,7 @@ std::unique_ptr<GlooGroup> GlooGroup::connect(int32_t rank, int32_t size, Store&
             dev = gloo::transport::tcp::CreateDevice(attr);
         }
     });
-    auto ctx = std::make_shared<gloo::rendezvous::Context>(rank, size);
+    auto ctx = std::make_shared<RdvContext>(rank, size);
     ctx->setTimeout(milliseconds(timeout_ms));
     StoreAdapter adapter(store, timeout_ms);
     guarded("connect", [&] { ctx->connectFullMesh(adapter, dev); });

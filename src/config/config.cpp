@@ -13,6 +13,9 @@ namespace ds::config {
 
 namespace {
 
+// Files are read whole; refuse anything this large (and endless files such as /dev/zero).
+constexpr size_t kMaxFileBytes = size_t{64} << 20;
+
 // Problems in these keys make the batch rule meaningless; it is skipped then.
 bool batch_inputs_ok(const Report& report) {
     for (const Problem& p : report.problems())
@@ -81,7 +84,11 @@ std::shared_ptr<const Config> load_file(const std::string& path, const Options& 
     std::string text;
     char buf[65536];
     size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
+    while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
+        text.append(buf, n);
+        if (text.size() > kMaxFileBytes)
+            fail(DS_ERR_IO, "%s: larger than %zu MiB; that is not a DeepSpeed config", path.c_str(), kMaxFileBytes >> 20);
+    }
     if (std::ferror(f.get())) fail(DS_ERR_IO, "%s: cannot read: %s", path.c_str(), std::strerror(errno));
     return parse(text, options, path);
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
 
 #include "core/error.hpp"
@@ -62,6 +63,7 @@ std::string strip_hjson(std::string_view text) {
             while (i < n) {
                 if (text[i] == '\0') syntax_error(text, i, "NUL byte in the config text");
                 if (text[i] == '\\') {
+                    if (i + 1 < n && text[i + 1] == '\0') syntax_error(text, i + 1, "NUL byte in the config text");
                     i += 2;
                     continue;
                 }
@@ -194,7 +196,14 @@ Value read_json(std::string_view text, Report& report) {
     if (first == clean.size()) syntax_error(body, 0, "the config is empty (expected a JSON object)");
 
     const char* end = nullptr;
-    std::unique_ptr<cJSON, CjsonDeleter> tree(cJSON_ParseWithOpts(clean.c_str(), &end, 1));
+    std::unique_ptr<cJSON, CjsonDeleter> tree;
+    {
+        // cJSON records every parse's error position in a process-global struct (which dsabi never
+        // reads); serialising the calls keeps concurrent ds_config_parse calls free of data races.
+        static std::mutex cjson_mutex;
+        std::lock_guard<std::mutex> lock(cjson_mutex);
+        tree.reset(cJSON_ParseWithOpts(clean.c_str(), &end, 1));
+    }
     if (!tree) {
         size_t offset = end && end >= clean.c_str() ? static_cast<size_t>(end - clean.c_str()) : 0;
         if (offset > clean.size()) offset = clean.size();

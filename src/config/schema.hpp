@@ -93,7 +93,7 @@ struct Field {
 };
 
 struct Block {
-    std::string name;     // shown in messages ("zero_optimization", "WarmupDecayLR params")
+    std::string name;     // shown in messages ("zero_optimization", "WarmupDecayLR")
     bool strict = false;  // unknown keys are errors (DeepSpeed's pydantic models forbid extras)
     bool open = false;    // unknown keys pass through silently (free-form kwargs)
     std::vector<Field> fields;

@@ -306,12 +306,11 @@ bool normalise_field(const Field& f, const std::string& owner, const Value* in, 
 
 }  // namespace
 
-// ---- blocks ---
+// ---- blocks -----------------------------------------------------------------------------------
 
 namespace {
 constexpr size_t kMaxSuggestions = 64;
 }  // namespace
---------------------------------------------------------------------------------
 
 Value normalise_block(const Block& block, const Value& obj, const std::string& path, Ctx& ctx) {
     Value in = obj;

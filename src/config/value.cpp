@@ -78,6 +78,8 @@ void Value::set(const std::string& key, Value v) {
     members_.push_back(Member{key, std::move(v)});
 }
 
+void Value::append(std::string key, Value v) { members_.push_back(Member{std::move(key), std::move(v)}); }
+
 bool Value::erase(const std::string& key) {
     for (auto it = members_.begin(); it != members_.end(); ++it) {
         if (it->key == key) {

@@ -53,7 +53,7 @@ public:
     // Set key (replacing an existing member in place, or appending).
     void set(const std::string& key, Value v);
     // Append a member whose key the caller knows is not there yet (no search).
-    void append(std::string key, Value v) { members_.push_back(Member{std::move(key), std::move(v)}); }
+    void append(std::string key, Value v);
     bool erase(const std::string& key);
     size_t size() const { return kind_ == Kind::Array ? items_.size() : members_.size(); }
 

@@ -579,6 +579,39 @@ TEST(concurrent_reads) {
     ds_config_destroy(cfg);
 }
 
+static void* parser_thread(void* arg) {
+    (void)arg;
+    long bad = 0;
+    ds_config_options_t o;
+    ds_config_options_init(&o);
+    o.world_size = 4;
+    for (int k = 0; k < 200; ++k) {
+        ds_config_t* cfg = NULL;
+        int64_t mb = 0;
+        if (ds_config_parse(kSmall, 0, &o, &cfg) != DS_OK || ds_config_get_i64(cfg, "train_micro_batch_size_per_gpu", &mb) != DS_OK ||
+            mb != 4)
+            ++bad;
+        ds_config_destroy(cfg);
+        /* Failures on one thread leave their message on that thread only. */
+        if (ds_config_parse("{\"zero_optimization\": {\"stage\": 5}}", 0, &o, &cfg) != DS_ERR_CONFIG_VALUE ||
+            strstr(ds_last_error(), "zero_optimization.stage") == NULL)
+            ++bad;
+    }
+    return (void*)bad;
+}
+
+TEST(concurrent_parses) {
+    pthread_t threads[4];
+    for (int k = 0; k < 4; ++k) pthread_create(&threads[k], NULL, parser_thread, NULL);
+    long total = 0;
+    for (int k = 0; k < 4; ++k) {
+        void* bad = NULL;
+        pthread_join(threads[k], &bad);
+        total += (long)bad;
+    }
+    CHECK_EQ_INT(total, 0);
+}
+
 TEST(function_table) {
     const ds_api_t* api = NULL;
     CHECK_OK(ds_get_api(DS_ABI_VERSION, &api));
@@ -611,6 +644,7 @@ int main(void) {
     RUN(diagnostics_json);
     RUN(world_size_sources);
     RUN(concurrent_reads);
+    RUN(concurrent_parses);
     RUN(function_table);
     return minitest_report();
 }

@@ -23,6 +23,17 @@
 #include "minitest.h"
 
 static int g_rank, g_n, g_dev_type = DS_DEV_CPU, g_dev_index = 0;
+
+/* Every CHECK that failed anywhere in this rank decides the exit status. */
+static int report(const char* mode) {
+    (void)minitest_report; /* the harness's RUN counters are not used here: checks are */
+    if (minitest_failed_checks == 0) {
+        printf("%s: PASS\n", mode);
+        return 0;
+    }
+    printf("%s: FAIL (%d failed checks)\n", mode, minitest_failed_checks);
+    return 1;
+}
 static uint64_t g_seed;
 
 static double now_s(void) {
@@ -211,6 +222,17 @@ static ds_comm_t* join(int32_t check, const ds_config_t* cfg) {
     o.timeout_ms = (int32_t)env_i64("DIST_TIMEOUT_MS", 30000);
     o.check_mismatch = check;
     o.config = cfg;
+    const char* backend = getenv("DIST_BACKEND"); /* gloo: CUDA tensors staged through host memory */
+    if (backend && strcmp(backend, "gloo") == 0) o.backend = DS_COMM_BACKEND_GLOO;
+    if (backend && strcmp(backend, "nccl") == 0) o.backend = DS_COMM_BACKEND_NCCL;
+    if (g_dev_type == DS_DEV_CUDA) {
+        int32_t ngpu = 0;
+        ds_dev_count(DS_DEV_CUDA, &ngpu);
+        if (ngpu < env_i64("LOCAL_WORLD_SIZE", 1)) {
+            printf("SKIPPED: %d CUDA devices for %lld local ranks\n", ngpu, (long long)env_i64("LOCAL_WORLD_SIZE", 1));
+            exit(77);
+        }
+    }
     ds_comm_t* c = NULL;
     ds_status_t st = ds_comm_create(&o, &c);
     if (st != DS_OK) {
@@ -258,8 +280,6 @@ static void test_all_reduce(ds_comm_t* c, int32_t dt, int32_t op, int64_t n) {
     snprintf(what, sizeof what, "all_reduce(%s)", k_ops[op]);
     for (int64_t i = 0; i < n; ++i) {
         double want = reduce_ref(k, i, dt, op, lo, hi, g_n);
-        buf_t tmp = b;
-        (void)tmp;
         /* the expected value as the dtype holds it */
         char cell[8];
         put(cell, dt, 0, want);
@@ -291,11 +311,11 @@ static void test_reduce(ds_comm_t* c, int32_t dt, int32_t op, int64_t n) {
 static void test_broadcast(ds_comm_t* c, int32_t dt, int64_t n) {
     int k = ++g_case, root = (k + 1) % g_n;
     buf_t b = make(dt, n);
-    for (int64_t i = 0; i < n; ++i) put(b.h, dt, i, value(k, g_rank, i, -50, 50));
+    for (int64_t i = 0; i < n; ++i) put(b.h, dt, i, value(k, g_rank, i, 0, 100));
     upload(&b);
     CHECK_OK(ds_comm_broadcast(c, b.t, root, NULL));
     download(&b);
-    for (int64_t i = 0; i < n; ++i) expect("broadcast", &b, i, value(k, root, i, -50, 50) + (dt == DS_DTYPE_U8 && value(k, root, i, -50, 50) < 0 ? 256 : 0));
+    for (int64_t i = 0; i < n; ++i) expect("broadcast", &b, i, value(k, root, i, 0, 100));
     drop(&b);
 }
 
@@ -369,6 +389,11 @@ static void mode_collectives(ds_comm_t* c) {
             test_reduce(c, dt, op, small / 3);
             test_reduce_scatter(c, dt, op, small / 2);
         }
+        /* Above the size where small reductions go through one all_gather: Gloo's ring algorithms. */
+        const int64_t ring = 300 * 1024 / (int64_t)esize(dt) + 3;
+        for (int32_t op = DS_REDUCE_SUM; op <= DS_REDUCE_PROD; ++op) test_all_reduce(c, dt, op, ring);
+        test_reduce(c, dt, (int32_t)(d % 5), ring);
+        test_reduce_scatter(c, dt, (int32_t)((d + 1) % 5), ring / g_n + 1);
         test_broadcast(c, dt, small);
         test_all_gather(c, dt, small / 4, 0);
         test_all_gather(c, dt, small / 4 + 1, 1);
@@ -631,6 +656,15 @@ static void mode_mismatch(ds_comm_t* c) {
         CHECK_STATUS(ds_comm_barrier(c, NULL), DS_ERR_COMM_MISMATCH);
     else
         CHECK_STATUS(ds_comm_all_reduce(c, ok, DS_REDUCE_SUM, NULL), DS_ERR_COMM_MISMATCH);
+    /* One rank small (carried in the agreement slot), the others large: still a clean mismatch. */
+    {
+        int64_t sz = g_rank == 0 ? 64 : 100000;
+        ds_tensor_t* x = NULL;
+        CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &sz, DS_DEV_CPU, 0, &x));
+        CHECK_STATUS(ds_comm_all_reduce(c, x, DS_REDUCE_SUM, NULL), DS_ERR_COMM_MISMATCH);
+        CHECK_CONTAINS(ds_last_error(), "rank 1: all_reduce f32 x 100000 (sum) on cpu");
+        ds_tensor_destroy(x);
+    }
     /* Nothing moved, the communicator is still good. */
     CHECK_OK(ds_tensor_fill(ok, 1.0));
     CHECK_OK(ds_comm_all_reduce(c, ok, DS_REDUCE_SUM, NULL));
@@ -656,19 +690,20 @@ static double row_num(const char* js, const char* op, const char* key) {
 
 static void mode_logger(void) {
     ds_config_t* cfg = NULL;
-    CHECK_OK(ds_config_parse("{\"train_batch_size\": 8, \"comms_logger\": {\"enabled\": true, \"prof_all\": true}}", 0, NULL, &cfg));
+    CHECK_OK(ds_config_parse("{\"train_batch_size\": 12, \"comms_logger\": {\"enabled\": true, \"prof_all\": true}}", 0, NULL, &cfg));
     ds_comm_t* c = join(-1, cfg);
     ds_config_destroy(cfg);
     const int64_t n = 256 * 1024; /* 1 MiB of f32 */
-    ds_tensor_t *a = NULL, *big = NULL, *small = NULL;
+    ds_tensor_t *a = NULL, *big = NULL, *big2 = NULL, *small = NULL;
     int64_t nn = n * g_n;
     CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &n, DS_DEV_CPU, 0, &a));
     CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &nn, DS_DEV_CPU, 0, &big));
+    CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &nn, DS_DEV_CPU, 0, &big2));
     CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &n, DS_DEV_CPU, 0, &small));
     for (int i = 0; i < 10; ++i) CHECK_OK(ds_comm_all_reduce(c, a, DS_REDUCE_SUM, NULL));
     CHECK_OK(ds_comm_all_gather(c, a, big, NULL));
     CHECK_OK(ds_comm_reduce_scatter(c, big, small, DS_REDUCE_SUM, NULL));
-    CHECK_OK(ds_comm_all_to_all(c, big, big, NULL) == DS_OK ? DS_OK : DS_OK);
+    CHECK_OK(ds_comm_all_to_all(c, big, big2, NULL));
     CHECK_OK(ds_comm_broadcast(c, a, 0, NULL));
     char* js = NULL;
     CHECK_OK(ds_comm_log_summary(c, 1, &js));
@@ -699,32 +734,48 @@ static void mode_logger(void) {
     }
     ds_tensor_destroy(a);
     ds_tensor_destroy(big);
+    ds_tensor_destroy(big2);
     ds_tensor_destroy(small);
     ds_comm_destroy(c);
 }
 
-/* One rank dies in the middle of a stream of collectives; the others must return an error within
- * the timeout and report it. */
-static void mode_failure(ds_comm_t* c, int victim) {
-    const int64_t n = 1 << 20; /* 4 MiB */
-    ds_tensor_t* t = NULL;
-    CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &n, DS_DEV_CPU, 0, &t));
+/* One rank dies (how = "kill": SIGKILL) or stops answering (how = "stop": SIGSTOP) while a stream
+ * of 4 MiB all_reduces is in flight (a thread of the victim strikes 200 ms into the run); the others
+ * must return an error within the timeout and report it. A stopped victim never exits, so in that
+ * case the survivors exit with status 3 when they passed: dsrun then ends the job with status 3 and
+ * must get rid of the stopped rank. */
+static int g_stop_instead;
+
+static void* strike_later(void* arg) {
+    (void)arg;
+    usleep(200 * 1000);
+    fprintf(stderr, "victim rank %d: %s myself in the middle of a collective\n", g_rank, g_stop_instead ? "stopping" : "killing");
+    fflush(stderr);
+    raise(g_stop_instead ? SIGSTOP : SIGKILL);
+    return NULL;
+}
+
+static int mode_failure(ds_comm_t* c, int victim, const char* how) {
+    g_stop_instead = how && strcmp(how, "stop") == 0;
+    buf_t b = make(DS_DTYPE_F32, 1 << 20); /* 4 MiB, on the test device */
+    ds_tensor_t* t = b.t;
     const double timeout = env_i64("DIST_TIMEOUT_MS", 30000) / 1000.0;
+    if (g_rank == victim) {
+        pthread_t th;
+        pthread_create(&th, NULL, strike_later, NULL);
+    }
     double last_ok = now_s();
     ds_status_t st = DS_OK;
     int it;
-    for (it = 0; it < 100000; ++it) {
-        if (g_rank == victim && it == 5) {
-            fprintf(stderr, "victim rank %d: killing myself in the middle of the run\n", g_rank);
-            fflush(stderr);
-            raise(SIGKILL);
-        }
+    for (it = 0; it < 1000000; ++it) {
         st = ds_comm_all_reduce(c, t, DS_REDUCE_SUM, NULL);
         if (st != DS_OK) break;
         last_ok = now_s();
     }
     double took = now_s() - last_ok;
-    int good = (st == DS_ERR_COMM_PEER || st == DS_ERR_COMM_TIMEOUT) && took <= timeout + 3.0;
+    ds_status_t want = g_stop_instead ? DS_ERR_COMM_TIMEOUT : DS_ERR_COMM_PEER;
+    int good = (st == want || st == DS_ERR_COMM_TIMEOUT || st == DS_ERR_COMM_PEER) && took <= timeout + 3.0;
+    if (g_stop_instead) good = good && st == DS_ERR_COMM_TIMEOUT && took >= timeout - 0.5;
     printf("survivor rank %d: %s after %d collectives, %.2f s after the last success (timeout %.1f s): %s: %s\n", g_rank,
            good ? "ok" : "WRONG", it, took, timeout, ds_status_str(st), ds_last_error());
     CHECK(good);
@@ -734,7 +785,8 @@ static void mode_failure(ds_comm_t* c, int victim) {
     double t0 = now_s();
     ds_comm_destroy(c);
     CHECK(now_s() - t0 < timeout + 3.0);
-    ds_tensor_destroy(t);
+    drop(&b);
+    return g_stop_instead;
 }
 
 typedef struct {
@@ -751,9 +803,9 @@ static void* abort_later(void* p) {
 
 /* Rank 0 waits in a collective nobody else joins; another thread aborts it. */
 static void mode_abort(ds_comm_t* c) {
-    int64_t n = 1024;
-    ds_tensor_t* t = NULL;
-    CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &n, DS_DEV_CPU, 0, &t));
+    buf_t b = make(DS_DTYPE_F32, 1024);
+    ds_tensor_t* t = b.t;
+    CHECK_OK(ds_comm_all_reduce(c, t, DS_REDUCE_SUM, NULL)); /* NCCL: the communicator exists before the abort */
     CHECK_OK(ds_comm_barrier(c, NULL));
     if (g_rank == 0) {
         ds_work_t *w = NULL, *queued = NULL;
@@ -782,7 +834,7 @@ static void mode_abort(ds_comm_t* c) {
         printf("rank %d: all_reduce after rank 0 aborted: %s after %.2f s\n", g_rank, ds_status_str(st), took);
         CHECK(st == DS_ERR_COMM_PEER || st == DS_ERR_COMM_TIMEOUT || st == DS_ERR_COMM);
     }
-    ds_tensor_destroy(t);
+    drop(&b);
     ds_comm_destroy(c);
 }
 
@@ -813,7 +865,7 @@ int main(int argc, char** argv) {
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc && strcmp(argv[i + 1], "cuda") == 0) g_dev_type = DS_DEV_CUDA;
     if (strcmp(mode, "logger") == 0) {
         mode_logger();
-        return minitest_report();
+        return report(mode);
     }
     ds_comm_t* c = join(-1, NULL);
     double t0 = now_s();
@@ -832,8 +884,10 @@ int main(int argc, char** argv) {
     } else if (strcmp(mode, "mismatch") == 0) {
         mode_mismatch(c);
     } else if (strcmp(mode, "failure") == 0) {
-        mode_failure(c, argc > 2 ? atoi(argv[2]) : 1);
-        c = NULL;
+        int stop = mode_failure(c, argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? argv[3] : "kill");
+        printf("failure on %d ranks: %.2f s\n", g_n, now_s() - t0);
+        int rc = report(mode);
+        return rc == 0 && stop ? 3 : rc;
     } else if (strcmp(mode, "abort") == 0) {
         mode_abort(c);
         c = NULL;
@@ -848,5 +902,5 @@ int main(int argc, char** argv) {
         ds_comm_destroy(c);
     }
     printf("%s on %d ranks (%s): %.2f s\n", mode, g_n, g_dev_type == DS_DEV_CUDA ? "cuda" : "cpu", now_s() - t0);
-    return minitest_report();
+    return report(mode);
 }

@@ -1,7 +1,7 @@
 """Tensors, and their exchange with NumPy and DLPack consumers (PyTorch, JAX, CuPy...)."""
 
 import sys
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from ._errors import DeviceMismatchError, InvalidArgumentError, InvalidHandleError, Status
 from ._loader import lib
@@ -50,14 +50,14 @@ class Tensor:
     # ---- creation -----------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, shape: Sequence[int], dtype: DTypeLike = DType.F32, device: DeviceLike = "cpu") -> "Tensor":
+    def create(cls, shape: Union[int, Sequence[int]], dtype: DTypeLike = DType.F32, device: DeviceLike = "cpu") -> "Tensor":
         """A new contiguous tensor owned by the library, filled with zeros. shape () is a scalar."""
         dev = Device.of(device)
-        return cls(lib.TensorHandle.create(DType.of(dtype).value, list(shape), dev.type.value, dev.index))
+        return cls(lib.TensorHandle.create(DType.of(dtype).value, _as_shape(shape), dev.type.value, dev.index))
 
     @classmethod
     def full(
-        cls, shape: Sequence[int], value: float, dtype: DTypeLike = DType.F32, device: DeviceLike = "cpu"
+        cls, shape: Union[int, Sequence[int]], value: float, dtype: DTypeLike = DType.F32, device: DeviceLike = "cpu"
     ) -> "Tensor":
         """create() followed by fill(value)."""
         return cls.create(shape, dtype, device).fill(value)
@@ -66,7 +66,7 @@ class Tensor:
     def wrap(
         cls,
         address: int,
-        shape: Sequence[int],
+        shape: Union[int, Sequence[int]],
         dtype: DTypeLike,
         *,
         strides: Optional[Sequence[int]] = None,
@@ -79,7 +79,7 @@ class Tensor:
         long."""
         dev = Device.of(device)
         handle = lib.TensorHandle.wrap(
-            int(address), DType.of(dtype).value, list(shape), strides, dev.type.value, dev.index
+            int(address), DType.of(dtype).value, _as_shape(shape), strides, dev.type.value, dev.index
         )
         return cls(handle, keepalive)
 
@@ -224,6 +224,11 @@ class Tensor:
         }
         return np.asarray(_ArrayView(capsule, interface))
 
+    def __array__(self, dtype=None):
+        """np.asarray(tensor): the zero-copy view of numpy() (a copy if dtype asks for another type)."""
+        view = self.numpy()
+        return view if dtype is None else view.astype(dtype, copy=False)
+
     def __dlpack__(self, *, stream: Optional[int] = None):
         """Export as a DLPack capsule sharing this tensor's memory (the array API protocol)."""
         h = self._live()
@@ -243,6 +248,10 @@ class Tensor:
         if self._handle is None:
             return "<dsabi.Tensor (closed)>"
         return f"<dsabi.Tensor shape={self.shape} dtype={self.dtype} device={self.device}>"
+
+
+def _as_shape(shape: Union[int, Sequence[int]]) -> List[int]:
+    return [shape] if isinstance(shape, int) else list(shape)
 
 
 def _dtype_of_numpy(np_dtype) -> DType:

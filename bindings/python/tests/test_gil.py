@@ -1,6 +1,7 @@
 """Calls release the GIL: another Python thread keeps running while one thread is inside a long
 library call."""
 
+import sys
 import threading
 import time
 
@@ -23,27 +24,35 @@ def test_other_thread_runs_during_a_long_fill():
             spans.append((start, time.perf_counter()))
             in_call.clear()
 
+    # The main thread naps 0.5 ms at a time and notes each wake-up. Napping needs next to no CPU,
+    # so this holds on a busy machine too; but every wake-up needs the GIL to go on.
     stamps = []
-    thread = threading.Thread(target=worker)
-    thread.start()
-    while thread.is_alive():
-        if in_call.is_set():
-            stamps.append(time.perf_counter())
-    thread.join()
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)  # keeps the edges of a GIL-holding call short
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        while thread.is_alive():
+            time.sleep(0.0005)
+            if in_call.is_set():
+                stamps.append(time.perf_counter())
+        thread.join()
+    finally:
+        sys.setswitchinterval(previous_interval)
 
     call_time = sum(end - start for start, end in spans)
     covered = _covered_time(stamps, spans)
-    # Without the GIL the main thread spins through the whole call; with it, it could only sneak
-    # in at the edges of each call, for about one switch interval (5 ms).
+    # Without the GIL the main thread wakes all through the calls; with it, only at their edges
+    # (a few milliseconds per call).
     assert call_time > 0.05, f"the fills were too fast to judge ({call_time:.3f} s)"
-    assert covered > 0.5 * call_time, f"the main thread ran {covered:.3f} s of {call_time:.3f} s spent in calls"
+    assert covered > 0.5 * call_time, f"the main thread ran during {covered:.3f} s of {call_time:.3f} s in calls"
     assert base.numpy()[:4].tolist() == [1.0, 0.0, 1.0, 0.0]
 
 
 def _covered_time(stamps, spans):
-    """Time inside the spans during which the main thread was seen running (gaps under 2 ms)."""
+    """Time inside the spans during which the main thread kept waking up (gaps under 10 ms)."""
     covered = 0.0
     for start, end in spans:
         inside = [t for t in stamps if start <= t <= end]
-        covered += sum(b - a for a, b in zip(inside, inside[1:]) if b - a < 0.002)
+        covered += sum(b - a for a, b in zip(inside, inside[1:]) if b - a < 0.010)
     return covered

@@ -29,6 +29,29 @@ def test_version_check_accepts_patch_differences_only():
         check_library_version(built_for=10100, loaded=100, loaded_text="0.1.0")
 
 
+def test_import_refuses_a_library_of_another_version():
+    # Load the SWIG module without the package's __init__, make the library report 0.99.0, then
+    # import the loader: it must refuse with a message naming both versions.
+    script = textwrap.dedent(
+        f"""
+        import importlib, sys, types
+        package = types.ModuleType("dsabi")
+        package.__path__ = [{os.path.dirname(dsabi.__file__)!r}]
+        sys.modules["dsabi"] = package
+        swig = importlib.import_module("dsabi.dsabi_swig")
+        swig.version_number = lambda: 9900
+        swig.version_string = lambda: "0.99.0"
+        try:
+            importlib.import_module("dsabi._loader")
+        except ImportError as e:
+            print(e)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "version 0.99.0 (9900)" in out.stdout and f"built for {lib.DS_VERSION_MAJOR}.{lib.DS_VERSION_MINOR}.x" in out.stdout
+
+
 def test_build_info():
     info = dsabi.build_info()
     assert info["version"] == dsabi.__version__

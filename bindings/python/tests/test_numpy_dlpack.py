@@ -91,6 +91,12 @@ def test_numpy_view_of_wrapped_memory_keeps_the_owner_alive():
     assert ref() is None
 
 
+def test_np_asarray_is_the_zero_copy_view():
+    t = dsabi.Tensor.full(5, 2.0, dtype="f64")
+    a = np.asarray(t)
+    assert _ptr(a) == t.data_ptr and a.tolist() == [2.0] * 5
+
+
 def test_bf16_view_shows_bit_patterns():
     t = dsabi.Tensor.full((3,), 1.0, dtype="bf16")
     bits = t.numpy()
