@@ -104,8 +104,8 @@ extern "C" {
 #define DS_ABI_VERSION 0
 
 /* "Unset" sentinels for option fields: take the value from the JSON config, else the default. */
-#define DS_UNSET_I32 INT32_MIN
-#define DS_UNSET_I64 INT64_MIN
+#define DS_UNSET_I32 (-2147483647 - 1)                  /* INT32_MIN */
+#define DS_UNSET_I64 (-9223372036854775807LL - 1)       /* INT64_MIN */
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Base types                                                                                      */
@@ -343,8 +343,17 @@ DS_API ds_status_t ds_config_to_json(const ds_config_t* cfg, const char* path, i
  *  "path": "...", "message": "..."}. Release *out_json with ds_free(). */
 DS_API ds_status_t ds_config_query_diagnostics(const ds_config_t* cfg, char** out_json);
 
-/* The data-parallel world size the batch rule used, and where it came from: 0 options, 1 $WORLD_SIZE,
- * 2 $OMPI_COMM_WORLD_SIZE, 3 $SLURM_NTASKS, 4 default (1). */
+/* Where the data-parallel world size of a config came from. */
+enum ds_config_world_source {
+    DS_WORLD_FROM_OPTIONS = 0,    /* ds_config_options_t.world_size */
+    DS_WORLD_FROM_WORLD_SIZE = 1, /* $WORLD_SIZE */
+    DS_WORLD_FROM_OMPI = 2,       /* $OMPI_COMM_WORLD_SIZE */
+    DS_WORLD_FROM_SLURM = 3,      /* $SLURM_NTASKS */
+    DS_WORLD_DEFAULT = 4          /* none given: 1 */
+};
+
+/* The data-parallel world size the batch rule used (ranks / sequence_parallel_size), and where it
+ * came from (enum ds_config_world_source). */
 DS_API ds_status_t ds_config_get_world_size(const ds_config_t* cfg, int32_t* out_world_size,
                                             int32_t* out_source);
 
@@ -617,37 +626,37 @@ DS_API ds_status_t ds_comm_log_summary(const ds_comm_t* comm, int32_t as_json, c
 DS_API ds_status_t ds_comm_log_reset(ds_comm_t* comm);
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Data: token datasets, samplers, curriculum, dynamic batching, loader                            */
-/*                                                                                                 */
-/* A token dataset is one file (format in docs/data.md): a 64-byte header (magic "DSTOKENS",       */
-/* version, token width u16/u32, document count, token count, checksums), the tokens of every      */
-/* document back to back, then the documents' offsets. Files are memory-mapped and read with       */
-/* bounded resident memory; a truncated or corrupt file is rejected with DS_ERR_CORRUPT and a      */
-/* message naming the file and the byte offset, and nothing is ever read past its end.             */
-/*                                                                                                 */
+/* Data: token datasets, samplers, curriculum, dynamic batching, loader                           */
+/*                                                                                                */
+/* A token dataset is one file (format in docs/data.md): a 64-byte header (magic "DSTOKENS",      */
+/* version, token width u16/u32, document count, token count, checksums), the tokens of every     */
+/* document back to back, then the documents' offsets. Files are memory-mapped and read with      */
+/* bounded resident memory; a truncated or corrupt file is rejected with DS_ERR_CORRUPT and a     */
+/* message naming the file and the byte offset, and nothing is ever read past its end.            */
+/*                                                                                                */
 /*     ds-data build --tokenizer gpt2 --vocab vocab.json --merges merges.txt -o train.dst a.txt   */
-/*                                                                                                 */
-/*     ds_data_t* data; ds_data_open("train.dst", NULL, &data);                                    */
-/*     ds_data_loader_options_t lo; ds_data_loader_options_init(&lo);                              */
-/*     lo.config = cfg;            // micro batch, accumulation, data_efficiency, curriculum        */
-/*     lo.seq_len = 1025; lo.window_stride = 1024; lo.rank = rank; lo.world_size = world;        */
-/*     ds_data_loader_t* loader; ds_data_loader_create(data, &lo, &loader);                        */
-/*     ds_data_batch_t* b;                                                                         */
+/*                                                                                                */
+/*     ds_data_t* data; ds_data_open("train.dst", NULL, &data);                                   */
+/*     ds_data_loader_options_t lo; ds_data_loader_options_init(&lo);                             */
+/*     lo.config = cfg;            // micro batch, accumulation, data_efficiency, curriculum      */
+/*     lo.seq_len = 1025; lo.window_stride = 1024; lo.rank = rank; lo.world_size = world;         */
+/*     ds_data_loader_t* loader; ds_data_loader_create(data, &lo, &loader);                       */
+/*     ds_data_batch_t* b;                                                                        */
 /*     while (ds_data_loader_next(loader, &b) == DS_OK && b) {   // b == NULL: end of the epoch   */
-/*         ds_tensor_t* tokens; ds_data_batch_get_tensor(b, DS_DATA_FIELD_TOKENS, &tokens);        */
-/*         ... ds_tensor_destroy(tokens); ds_data_batch_destroy(b);                                */
-/*     }                                                                                           */
-/*     ds_data_loader_destroy(loader); ds_data_close(data);                                        */
-/*                                                                                                 */
-/* The sampler gives each rank a disjoint share of a seeded per-epoch permutation in exactly the    */
-/* order of PyTorch's DistributedSampler (torch.randperm with a CPU generator seeded seed + epoch), */
-/* which DeepSpeed uses. Curriculum learning follows DeepSpeed's CurriculumScheduler and data       */
-/* sampler; dynamic batching follows DeepSpeed's batch_by_seqlens and scale_lr.                     */
-/*                                                                                                 */
-/* Thread-safety: a ds_data_t is immutable and thread-safe. Writers, tokenizers, samplers,         */
-/* curricula, loaders and batches are handle-exclusive. A loader runs its own worker threads;       */
-/* destroying it stops and joins them. Batches and the tensors taken from them stay valid after     */
-/* the loader is destroyed.                                                                        */
+/*         ds_tensor_t* tokens; ds_data_batch_get_tensor(b, DS_DATA_FIELD_TOKENS, &tokens);       */
+/*         ... ds_tensor_destroy(tokens); ds_data_batch_destroy(b);                               */
+/*     }                                                                                          */
+/*     ds_data_loader_destroy(loader); ds_data_close(data);                                       */
+/*                                                                                                */
+/* The sampler gives each rank a disjoint share of a seeded per-epoch permutation in exactly the  */
+/* order of PyTorch's DistributedSampler (torch.randperm, CPU generator seeded seed + epoch),     */
+/* which DeepSpeed uses. Curriculum learning follows DeepSpeed's CurriculumScheduler and data     */
+/* sampler; dynamic batching follows DeepSpeed's batch_by_seqlens and scale_lr.                   */
+/*                                                                                                */
+/* Thread-safety: a ds_data_t is immutable and thread-safe. Writers, tokenizers, samplers,        */
+/* curricula, loaders and batches are handle-exclusive. A loader runs its own worker threads;     */
+/* destroying it stops and joins them. Batches and the tensors taken from them stay valid after   */
+/* the loader is destroyed. Every function of this section: Since 0.1.                            */
 /* ---------------------------------------------------------------------------------------------- */
 
 typedef struct ds_data ds_data_t;                     /* an open token dataset (read only) */
@@ -995,6 +1004,7 @@ typedef struct ds_data_loader_options {
     int32_t world_size;           /* data-parallel size (default 1) */
     int32_t shuffle;              /* default 1 */
     int32_t drop_last;            /* DS_UNSET_I32: config dataloader_drop_last, else 0 */
+    int32_t reserved;             /* 0 */
     int64_t seed;                 /* DS_UNSET_I64: 0 (DistributedSampler), or data_efficiency.seed when
                                      curriculum or dynamic batching is on */
     int32_t num_workers;          /* prefetch threads; DS_UNSET_I32: config num_workers when > 0, else 1 */
@@ -1167,6 +1177,60 @@ typedef struct ds_api {
     void (*work_destroy)(ds_work_t*);
     ds_status_t (*comm_log_summary)(const ds_comm_t*, int32_t, char**);
     ds_status_t (*comm_log_reset)(ds_comm_t*);
+    /* data */
+    void (*data_tokenizer_options_init)(ds_data_tokenizer_options_t* opts);
+    ds_status_t (*data_tokenizer_create)(const ds_data_tokenizer_options_t* opts, ds_data_tokenizer_t** out);
+    void (*data_tokenizer_destroy)(ds_data_tokenizer_t* tok);
+    ds_status_t (*data_tokenizer_get_vocab_size)(const ds_data_tokenizer_t* tok, int64_t* out);
+    ds_status_t (*data_tokenizer_get_eot)(const ds_data_tokenizer_t* tok, int32_t* out);
+    ds_status_t (*data_tokenizer_encode)(ds_data_tokenizer_t* tok, const char* text, uint64_t text_len, int32_t* buf, uint64_t cap, uint64_t* len);
+    ds_status_t (*data_tokenizer_decode)(ds_data_tokenizer_t* tok, const int32_t* ids, uint64_t n_ids, char* buf, uint64_t cap, uint64_t* len);
+    void (*data_writer_options_init)(ds_data_writer_options_t* opts);
+    ds_status_t (*data_writer_create)(const char* path, const ds_data_writer_options_t* opts, ds_data_writer_t** out);
+    ds_status_t (*data_writer_append)(ds_data_writer_t* w, const int32_t* ids, uint64_t n_ids);
+    ds_status_t (*data_writer_end_document)(ds_data_writer_t* w);
+    ds_status_t (*data_writer_commit)(ds_data_writer_t* w);
+    void (*data_writer_destroy)(ds_data_writer_t* w);
+    void (*data_build_options_init)(ds_data_build_options_t* opts);
+    void (*data_build_stats_init)(ds_data_build_stats_t* stats);
+    ds_status_t (*data_build)(const char* out_path, const char* const* inputs, int32_t n_inputs, const ds_data_build_options_t* opts, ds_data_build_stats_t* stats);
+    void (*data_options_init)(ds_data_options_t* opts);
+    void (*data_info_init)(ds_data_info_t* info);
+    ds_status_t (*data_open)(const char* path, const ds_data_options_t* opts, ds_data_t** out);
+    void (*data_close)(ds_data_t* data);
+    ds_status_t (*data_get_info)(const ds_data_t* data, ds_data_info_t* info);
+    ds_status_t (*data_get_document)(const ds_data_t* data, uint64_t index, int32_t* buf, uint64_t cap, uint64_t* len);
+    ds_status_t (*data_read_tokens)(const ds_data_t* data, uint64_t first, uint64_t n, int32_t* out);
+    ds_status_t (*data_metric_write)(const char* path, const int64_t* values, uint64_t n_values);
+    void (*sampler_options_init)(ds_sampler_options_t* opts);
+    ds_status_t (*sampler_create)(const ds_sampler_options_t* opts, ds_sampler_t** out);
+    void (*sampler_destroy)(ds_sampler_t* s);
+    ds_status_t (*sampler_get_length)(const ds_sampler_t* s, int64_t* out);
+    ds_status_t (*sampler_get_indices)(ds_sampler_t* s, int64_t epoch, int64_t* buf, uint64_t cap, uint64_t* len);
+    ds_status_t (*sampler_next)(ds_sampler_t* s, int64_t* out, uint64_t max_n, uint64_t* out_n);
+    ds_status_t (*sampler_set_epoch)(ds_sampler_t* s, int64_t epoch);
+    ds_status_t (*sampler_get_cursor)(const ds_sampler_t* s, int64_t* out_epoch, int64_t* out_position);
+    ds_status_t (*sampler_set_cursor)(ds_sampler_t* s, int64_t epoch, int64_t position);
+    void (*data_curriculum_options_init)(ds_data_curriculum_options_t* opts);
+    ds_status_t (*data_curriculum_create)(const ds_data_curriculum_options_t* opts, ds_data_curriculum_t** out);
+    void (*data_curriculum_destroy)(ds_data_curriculum_t* c);
+    ds_status_t (*data_curriculum_get_difficulty)(ds_data_curriculum_t* c, int64_t step, int64_t* out);
+    ds_status_t (*data_curriculum_update)(ds_data_curriculum_t* c, int64_t step, int64_t* out);
+    ds_status_t (*data_curriculum_get_current)(const ds_data_curriculum_t* c, int64_t* out);
+    ds_status_t (*data_scale_lr)(int32_t method, int64_t base_batch_size, int64_t batch_size, double base_lr, double* out);
+    void (*data_loader_options_init)(ds_data_loader_options_t* opts);
+    void (*data_cursor_init)(ds_data_cursor_t* cursor);
+    void (*data_batch_info_init)(ds_data_batch_info_t* info);
+    ds_status_t (*data_loader_create)(ds_data_t* data, const ds_data_loader_options_t* opts, ds_data_loader_t** out);
+    void (*data_loader_destroy)(ds_data_loader_t* loader);
+    ds_status_t (*data_loader_next)(ds_data_loader_t* loader, ds_data_batch_t** out);
+    ds_status_t (*data_loader_get_length)(ds_data_loader_t* loader, int64_t* out);
+    ds_status_t (*data_loader_get_cursor)(const ds_data_loader_t* loader, ds_data_cursor_t* cursor);
+    ds_status_t (*data_loader_set_cursor)(ds_data_loader_t* loader, const ds_data_cursor_t* cursor);
+    ds_status_t (*data_loader_query_info)(const ds_data_loader_t* loader, char** out_json);
+    ds_status_t (*data_batch_get_info)(const ds_data_batch_t* batch, ds_data_batch_info_t* info);
+    ds_status_t (*data_batch_get_tensor)(const ds_data_batch_t* batch, int32_t field, ds_tensor_t** out);
+    void (*data_batch_destroy)(ds_data_batch_t* batch);
 } ds_api_t;
 
 /* The function table for ABI version abi_version (pass DS_ABI_VERSION). The table is static.

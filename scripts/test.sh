@@ -48,7 +48,7 @@ else
 fi
 
 section "build (libFuzzer, clang)"
-if CC=clang CXX=clang++ BUILD_DIR=build-fuzz scripts/build.sh -DDSABI_FUZZ=ON -DDSABI_WITH_CUDA=OFF \
+if CC=clang CXX=clang++ BUILD_DIR=build-fuzz BUILD_TARGET=fuzz_config scripts/build.sh -DDSABI_FUZZ=ON -DDSABI_WITH_CUDA=OFF -DDSABI_WITH_GLOO=OFF -DDSABI_WITH_AIO=OFF \
      -DDSABI_WITH_PYTHON=OFF -DDSABI_WITH_JAVA=OFF -DDSABI_WITH_GO=OFF -DDSABI_WERROR=OFF; then
   section "config fuzzer (bounded)"
   run_ctest build-fuzz -L '^fuzz$'

@@ -593,7 +593,8 @@ void usage(FILE* f) {
                  "      --num-procs N        use slots 0..N-1 of every host (alias --num-gpus)\n"
                  "      --master-addr ADDR   rank 0's address (default 127.0.0.1; with a hostfile the first\n"
                  "                           address 'hostname -I' prints on the first host)\n"
-                 "      --master-port PORT   default 29500; 0 picks a free port (one host only)\n"
+                 "      --master-port PORT   default 29500; 0 picks a free port and hands its listening socket\n"
+                 "                           to rank 0 ($DSABI_STORE_LISTEN_FD; one host only)\n"
                  "      --launcher-cmd CMD   how to run a command on a host; {host} is replaced, {cmd} is the\n"
                  "                           quoted command (appended when absent). Default\n"
                  "                           'ssh -o BatchMode=yes {host}' ($DSABI_LAUNCHER_CMD); for network\n"
@@ -898,7 +899,10 @@ int main(int argc, char** argv) {
         if (a.nproc <= 0) die("give the number of ranks with -n N (or a --hostfile)");
         std::string addr = a.master_addr.empty() ? "127.0.0.1" : a.master_addr;
         int port = a.master_port;
-        int store_fd = a.dry_run ? -1 : open_store_socket(&port);
+        // --master-port 0: dsrun picks a free port by listening on it, and hands that socket to rank 0
+        // (dsabi's store serves on it), so no other process can take the port in between. A fixed
+        // port is left alone, as other launchers do (a rank 0 that is not a dsabi program binds it).
+        int store_fd = a.dry_run || port != 0 ? -1 : open_store_socket(&port);
         Resources local = {{"localhost", {}}};
         for (int r = 0; r < a.nproc; ++r) local[0].slots.push_back(r);
         std::vector<RankPlan> plan = plan_ranks(local);
@@ -913,7 +917,7 @@ int main(int argc, char** argv) {
             Child c;
             c.argv = a.prog;
             c.env = rank_env(p, a.nproc, addr, port, a.run_id, "");
-            if (p.rank == 0) {
+            if (p.rank == 0 && store_fd >= 0) {
                 c.env.push_back("DSABI_STORE_LISTEN_FD=" + std::to_string(store_fd));
                 c.keep_fd = store_fd;
             }

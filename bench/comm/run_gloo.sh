@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Gloo over loopback: ds_comm (comm_bench) beside torch.distributed's gloo backend (torch_gloo.py)
-# on the same sizes, the two alternating for ROUNDS rounds (the best time of each is kept: the CI
-# machine is shared and noisy). Prints the table and writes bench/results/<date>-comm-gloo.json.
+# on the same sizes, alternating size by size for ROUNDS rounds (the best time of each is kept: the
+# CI machine is shared and noisy). Prints the table and writes bench/results/<date>-comm-gloo.json.
 #
 #   bench/comm/run_gloo.sh [BUILD_DIR] [NRANKS] [ROUNDS]        (defaults: build 2 2)
-#   MAX_BYTES=268435456 OPS=all_reduce,all_gather,reduce_scatter,broadcast  (environment)
+#   MIN_BYTES=1024 MAX_BYTES=268435456 OPS=all_reduce,all_gather,reduce_scatter,broadcast  (environment)
 #
 # The torch column is skipped with a message when /usr/bin/python3 cannot import torch.
 set -euo pipefail
@@ -24,13 +24,20 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 have_torch=0
 if $py -c 'import torch, torch.distributed as d; assert d.is_gloo_available()' 2>/dev/null; then have_torch=1; else
   echo "run_gloo.sh: torch is not importable by $py: the torch column is skipped"; fi
-for r in $(seq "$rounds"); do
-  echo "== round $r/$rounds: dsabi"
-  "$dsrun" -n "$nranks" --master-port 0 --no-prefix "$bench" --ops "$ops" --max-bytes "$max" --json "$tmp/ds.$r.json"
-  if [ $have_torch = 1 ]; then
-    echo "== round $r/$rounds: torch.distributed gloo"
-    "$dsrun" -n "$nranks" --master-port 0 --no-prefix $py "$here/torch_gloo.py" --ops "$ops" --max-bytes "$max" --json "$tmp/torch.$r.json"
-  fi
+# Size by size, the two implementations alternate ROUNDS times, so that a change in the machine's
+# load hits both alike; the best time of each is kept.
+min=${MIN_BYTES:-1024}
+size=$min
+while [ "$size" -le "$max" ]; do
+  for r in $(seq "$rounds"); do
+    "$dsrun" -n "$nranks" --master-port 0 --no-prefix "$bench" --ops "$ops" --min-bytes "$size" --max-bytes "$size" \
+      --json "$tmp/ds.$size.$r.json" | tail -n +2 | sed "s/^/dsabi  /"
+    if [ $have_torch = 1 ]; then
+      "$dsrun" -n "$nranks" --master-port 0 --no-prefix $py "$here/torch_gloo.py" --ops "$ops" --min-bytes "$size" \
+        --max-bytes "$size" --json "$tmp/torch.$size.$r.json" | tail -n +2 | sed "s/^/torch  /"
+    fi
+  done
+  size=$((size * 4))
 done
 mkdir -p "$root/bench/results"
 out="$root/bench/results/$(date +%Y-%m-%d)-comm-gloo.json"
@@ -77,7 +84,8 @@ if ratios:
     print(f"\nratio torch/dsabi: min {summary['min_ratio']:.2f}, median {summary['median_ratio']:.2f}; below 0.9: {summary['rows_below_0.9'] or 'none'}")
 doc = {"what": "Gloo all_reduce / all_gather / reduce_scatter / broadcast over TCP loopback: dsabi ds_comm vs torch.distributed gloo",
        "date": datetime.date.today().isoformat(), "host": {"cpu": cpu, "cores": os.cpu_count(), "load_avg": os.getloadavg()},
-       "world_size": n, "dtype": "f32", "rounds": rounds, "method": "mean of synchronous calls after a barrier (rank 0), best of rounds",
+       "world_size": n, "dtype": "f32", "rounds": rounds,
+       "method": "mean of synchronous calls after a barrier (rank 0); sizes alternate dsabi/torch, best of rounds",
        "dsabi": ds_meta, "torch": th_meta, "rows": table, "summary": summary}
 json.dump(doc, open(out, "w"), indent=1)
 print(f"wrote {out}")

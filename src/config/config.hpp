@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/report.hpp"
+#include "dsabi.h"
 #include "config/value.hpp"
 
 namespace ds::config {
@@ -20,11 +21,11 @@ struct Options {
 
 // Where the data-parallel world size came from (the out_source of ds_config_get_world_size).
 enum WorldSource : int32_t {
-    kWorldFromOptions = 0,
-    kWorldFromWorldSize = 1,  // $WORLD_SIZE
-    kWorldFromOmpi = 2,       // $OMPI_COMM_WORLD_SIZE
-    kWorldFromSlurm = 3,      // $SLURM_NTASKS
-    kWorldDefault = 4,
+    kWorldFromOptions = DS_WORLD_FROM_OPTIONS,
+    kWorldFromWorldSize = DS_WORLD_FROM_WORLD_SIZE,  // $WORLD_SIZE
+    kWorldFromOmpi = DS_WORLD_FROM_OMPI,             // $OMPI_COMM_WORLD_SIZE
+    kWorldFromSlurm = DS_WORLD_FROM_SLURM,           // $SLURM_NTASKS
+    kWorldDefault = DS_WORLD_DEFAULT,
 };
 
 struct World {

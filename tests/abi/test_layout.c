@@ -32,7 +32,9 @@ LAYOUT(offsetof(ds_api_t, lib_options_init) == 8);
 LAYOUT(offsetof(ds_api_t, tensor_fill) == 8 + 47 * sizeof(void*));
 LAYOUT(offsetof(ds_api_t, comm_options_init) == 8 + 48 * sizeof(void*));
 LAYOUT(offsetof(ds_api_t, comm_log_reset) == 8 + 71 * sizeof(void*));
-LAYOUT(sizeof(ds_api_t) == 8 + 72 * sizeof(void*));
+LAYOUT(offsetof(ds_api_t, data_tokenizer_options_init) == 8 + 72 * sizeof(void*));
+LAYOUT(offsetof(ds_api_t, data_batch_destroy) == 8 + 124 * sizeof(void*));
+LAYOUT(sizeof(ds_api_t) == 8 + 125 * sizeof(void*));
 
 LAYOUT(offsetof(ds_comm_options_t, rank) == 8);
 LAYOUT(offsetof(ds_comm_options_t, world_size) == 12);

@@ -2,6 +2,7 @@
  * truncated files, tokenizers (byte-level and a small hand-made GPT-2 BPE), ds_data_build. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include "dsabi.h"
 #include "minitest.h"
@@ -595,6 +596,44 @@ TEST(build_errors_name_the_problem) {
     CHECK_CONTAINS(ds_last_error(), "opts->split=9");
 }
 
+/* The ds-data tool (built beside the tests: $DSABI_BUILD_DIR/bin/ds-data). */
+TEST(ds_data_tool_builds_inspects_and_rejects) {
+    const char* bd = getenv("DSABI_BUILD_DIR");
+    char tool[600];
+    snprintf(tool, sizeof tool, "%s/bin/ds-data", bd ? bd : ".");
+    if (access(tool, X_OK) != 0) {
+        printf("ds-data tool not found at %s: tool test skipped\n", tool);
+        return;
+    }
+    char txt[512], dst[512], out[512], cmd[8192];
+    snprintf(txt, sizeof txt, "%s", path_in("tool.txt"));
+    snprintf(dst, sizeof dst, "%s", path_in("tool.dst"));
+    snprintf(out, sizeof out, "%s", path_in("tool.out"));
+    const char* text = "first paragraph\nstill first\n\nsecond paragraph\n";
+    write_file(txt, text, strlen(text));
+    snprintf(cmd, sizeof cmd, "'%s' build -q --split paragraph -o '%s' '%s' > '%s' && '%s' info '%s' >> '%s' && '%s' decode '%s' 1 >> '%s'",
+             tool, dst, txt, out, tool, dst, out, tool, dst, out);
+    CHECK_EQ_INT(system(cmd), 0);
+    FILE* f = fopen(out, "r");
+    char all[2000] = "";
+    size_t n = f ? fread(all, 1, sizeof all - 1, f) : 0;
+    all[n] = 0;
+    if (f) fclose(f);
+    CHECK_CONTAINS(all, "2 documents, 43 tokens");
+    CHECK_CONTAINS(all, "format 1, u16 tokens, 2 documents, 43 tokens, vocab_size 257");
+    CHECK_CONTAINS(all, "\nsecond paragraph"); /* decode prints the document's text */
+    /* a truncated file: exit status 1 and the file and offset in the message */
+    copy_file(dst, path_in("cut.dst"), 70);
+    snprintf(cmd, sizeof cmd, "'%s' verify '%s' 2> '%s'", tool, path_in("cut.dst"), out);
+    const int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    f = fopen(out, "r");
+    n = f ? fread(all, 1, sizeof all - 1, f) : 0;
+    all[n] = 0;
+    if (f) fclose(f);
+    CHECK_CONTAINS(all, "cut.dst' at byte offset 70: truncated");
+}
+
 int main(void) {
     scratch_init("data-format");
     RUN(round_trip_documents_and_stream_u16_u32);
@@ -607,6 +646,7 @@ int main(void) {
     RUN(gpt2_files_are_validated);
     RUN(build_round_trips_text_through_tokens_with_each_split);
     RUN(build_errors_name_the_problem);
+    RUN(ds_data_tool_builds_inspects_and_rejects);
     scratch_cleanup();
     return minitest_report();
 }

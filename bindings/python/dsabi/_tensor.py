@@ -50,7 +50,9 @@ class Tensor:
     # ---- creation -----------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, shape: Union[int, Sequence[int]], dtype: DTypeLike = DType.F32, device: DeviceLike = "cpu") -> "Tensor":
+    def create(
+        cls, shape: Union[int, Sequence[int]], dtype: DTypeLike = DType.F32, device: DeviceLike = "cpu"
+    ) -> "Tensor":
         """A new contiguous tensor owned by the library, filled with zeros. shape () is a scalar."""
         dev = Device.of(device)
         return cls(lib.TensorHandle.create(DType.of(dtype).value, _as_shape(shape), dev.type.value, dev.index))

@@ -49,7 +49,8 @@ def test_import_refuses_a_library_of_another_version():
     )
     out = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "version 0.99.0 (9900)" in out.stdout and f"built for {lib.DS_VERSION_MAJOR}.{lib.DS_VERSION_MINOR}.x" in out.stdout
+    assert "version 0.99.0 (9900)" in out.stdout
+    assert f"built for {lib.DS_VERSION_MAJOR}.{lib.DS_VERSION_MINOR}.x" in out.stdout
 
 
 def test_build_info():

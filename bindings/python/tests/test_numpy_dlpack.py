@@ -180,7 +180,7 @@ def test_from_dlpack_rejects_other_objects():
 
 
 def test_torch_shares_memory_through_dlpack():
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (python3-torch); DLPack with torch not tested")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (python3-torch): DLPack with torch untested")
     t = dsabi.Tensor.full((3,), 2.0)
     x = torch.utils.dlpack.from_dlpack(t)
     assert x.data_ptr() == t.data_ptr
