@@ -64,6 +64,9 @@ typedef struct ds_backend_v1 {
     const char* (*last_error)(void);
     /* Versions as the CUDA runtime reports them (e.g. 13000); 0 when unknown. */
     int (*versions)(int32_t* runtime, int32_t* driver);
+    /* Page-locked host memory usable with every device (portable); needs a GPU. */
+    int (*host_alloc)(uint64_t bytes, void** out);
+    int (*host_free)(void* ptr);
 } ds_backend_v1_t;
 
 typedef const ds_backend_v1_t* (*ds_backend_entry_fn)(void);

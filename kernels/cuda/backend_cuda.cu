@@ -153,10 +153,25 @@ int be_versions(int32_t* runtime, int32_t* driver) {
     return DS_BACKEND_OK;
 }
 
+int be_host_alloc(uint64_t bytes, void** out) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        cudaGetLastError();
+        t_error = "pinned host memory needs a CUDA device";
+        return DS_BACKEND_NO_DEVICE;
+    }
+    void* p = nullptr;
+    if (int rc = check(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable), "cudaHostAlloc")) return rc;
+    *out = p;
+    return DS_BACKEND_OK;
+}
+
+int be_host_free(void* ptr) { return check(cudaFreeHost(ptr), "cudaFreeHost"); }
+
 const ds_backend_v1_t k_table = {
     DS_BACKEND_API_VERSION, sizeof(ds_backend_v1_t), "cuda",
     be_init, be_device_count, be_device_info, be_malloc, be_free, be_memcpy, be_memcpy_peer, be_fill,
-    be_synchronize, be_last_error, be_versions,
+    be_synchronize, be_last_error, be_versions, be_host_alloc, be_host_free,
 };
 
 }  // namespace

@@ -481,6 +481,8 @@ const Block& autotuning_block() {
 const Block& de_curriculum_block() {
     static const Block b{"data_efficiency.data_sampling.curriculum_learning", false, true, {
         B("enabled", false),
+        S("data_cluster_path", nullptr),
+        M("curriculum_metrics"),  // {metric: {difficulty_type, schedule_type, ...}}: read by the data module
     }};
     return b;
 }
@@ -488,6 +490,13 @@ const Block& de_curriculum_block() {
 const Block& de_dynamic_batching_block() {
     static const Block b{"data_efficiency.data_sampling.dynamic_batching", false, true, {
         B("enabled", false),
+        I_null("max_tokens").min(1),
+        S("metrics_path", nullptr),
+        E("lr_scaling_method", "linear", {"linear", "sqrt", "none"}),
+        I("min_batch_size", 1).min(1),
+        I_null("max_batch_size").min(1),
+        E("sequence_picking_order", "dataloader", {"dataloader", "seqlen", "random"}),
+        B("verbose", false),
     }};
     return b;
 }

@@ -1,7 +1,5 @@
 #include "data/loader.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -13,100 +11,7 @@
 
 namespace ds::data {
 
-// ---- pinned host memory --------------------------------------------------------------------------
-// The CUDA backend module (backend_abi.h v1) has no host allocator yet, so page-locked memory comes
-// from the CUDA runtime library (cudaHostAlloc with cudaHostAllocPortable), or, where no shared
-// runtime library is installed, from the driver (cuMemHostAlloc, CU_MEMHOSTALLOC_PORTABLE, in the
-// primary context that the backend's runtime also uses). Either is loaded only when the CUDA backend
-// is present and sees a GPU; portable pinned memory is usable from every context.
-
 namespace {
-
-struct CudaHost {
-    int (*rt_alloc)(void**, size_t, unsigned int) = nullptr;
-    int (*rt_free)(void*) = nullptr;
-    int (*cu_init)(unsigned int) = nullptr;
-    int (*cu_device_get)(int*, int) = nullptr;
-    int (*cu_retain)(void**, int) = nullptr;
-    int (*cu_push)(void*) = nullptr;
-    int (*cu_pop)(void**) = nullptr;
-    int (*cu_alloc)(void**, size_t, unsigned int) = nullptr;
-    int (*cu_free)(void*) = nullptr;
-    void* ctx = nullptr;
-    std::string note;
-    bool available() const { return rt_alloc || ctx; }
-    bool alloc(void** p, size_t bytes) const {
-        if (rt_alloc) return rt_alloc(p, bytes, 1 /* cudaHostAllocPortable */) == 0;
-        void* prev = nullptr;
-        if (cu_push(ctx) != 0) return false;
-        const bool ok = cu_alloc(p, bytes, 1 /* CU_MEMHOSTALLOC_PORTABLE */) == 0;
-        cu_pop(&prev);
-        return ok;
-    }
-    void release(void* p) const {
-        if (rt_free) {
-            rt_free(p);
-            return;
-        }
-        void* prev = nullptr;
-        if (cu_push(ctx) == 0) {
-            cu_free(p);
-            cu_pop(&prev);
-        }
-    }
-};
-
-template <class F>
-void load(void* lib, const char* name, F* out) {
-    *out = reinterpret_cast<F>(dlsym(lib, name));
-}
-
-const CudaHost& cuda_host() {
-    static const CudaHost h = [] {
-        CudaHost r;
-        if (!lib::cuda()) {
-            r.note = "CUDA backend not loaded";
-            return r;
-        }
-        const char* names[] = {"libcudart.so.13", "libcudart.so.12", "libcudart.so",
-                               "/usr/local/cuda/lib64/libcudart.so.13", "/usr/local/cuda/lib64/libcudart.so.12",
-                               "/usr/local/cuda/lib64/libcudart.so"};
-        for (const char* n : names) {
-            if (void* lib = dlopen(n, RTLD_NOW | RTLD_LOCAL)) {
-                load(lib, "cudaHostAlloc", &r.rt_alloc);
-                load(lib, "cudaFreeHost", &r.rt_free);
-                if (r.rt_alloc && r.rt_free) {
-                    r.note = std::string("pinned through the CUDA runtime (") + n + ")";
-                    return r;
-                }
-                r.rt_alloc = nullptr;
-                r.rt_free = nullptr;
-            }
-        }
-        void* drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-        if (!drv) {
-            r.note = "neither libcudart nor libcuda.so.1 could be loaded";
-            return r;
-        }
-        load(drv, "cuInit", &r.cu_init);
-        load(drv, "cuDeviceGet", &r.cu_device_get);
-        load(drv, "cuDevicePrimaryCtxRetain", &r.cu_retain);
-        load(drv, "cuCtxPushCurrent_v2", &r.cu_push);
-        load(drv, "cuCtxPopCurrent_v2", &r.cu_pop);
-        load(drv, "cuMemHostAlloc", &r.cu_alloc);
-        load(drv, "cuMemFreeHost", &r.cu_free);
-        int dev = 0;
-        if (!r.cu_init || !r.cu_device_get || !r.cu_retain || !r.cu_push || !r.cu_pop || !r.cu_alloc || !r.cu_free ||
-            r.cu_init(0) != 0 || r.cu_device_get(&dev, 0) != 0 || r.cu_retain(&r.ctx, dev) != 0) {
-            r.ctx = nullptr;
-            r.note = "the CUDA driver could not provide a context for pinned memory";
-            return r;
-        }
-        r.note = "pinned through the CUDA driver (libcuda.so.1)";
-        return r;
-    }();
-    return h;
-}
 
 size_t align64(size_t v) { return (v + 63) & ~size_t(63); }
 
@@ -139,8 +44,7 @@ public:
         b->pinned = pinned_;
         b->pool = weak_from_this();
         if (pinned_) {
-            if (!cuda_host().alloc(&b->ptr, bytes) || !b->ptr)
-                fail(DS_ERR_NOMEM, "allocating %zu bytes of pinned host memory failed", bytes);
+            b->ptr = device::alloc_pinned(bytes);
         } else {
             b->ptr = std::aligned_alloc(64, bytes);
             if (!b->ptr) fail(DS_ERR_NOMEM, "cannot allocate %zu bytes for a batch", bytes);
@@ -156,7 +60,7 @@ public:
         release(p, bytes);
     }
     void release(void* p, size_t) const {
-        if (pinned_) cuda_host().release(p);
+        if (pinned_) device::release_pinned(p);
         else std::free(p);
     }
 
@@ -171,7 +75,7 @@ Block::~Block() {
     if (auto p = pool.lock()) {
         p->give_back(ptr, bytes);
     } else if (pinned) {
-        cuda_host().release(ptr);
+        device::release_pinned(ptr);
     } else {
         std::free(ptr);
     }
@@ -354,12 +258,10 @@ std::string Planner::describe() const {
 
 Loader::Loader(std::shared_ptr<const Dataset> data, LoaderConfig c)
     : data_(std::move(data)), c_(std::move(c)), planner_(data_, c_) {
-    bool want_pin = c_.pin == 1;
-    if (c_.pin == -1) want_pin = device::count(DS_DEV_CUDA) > 0;
-    if (want_pin) {
-        const CudaHost& h = cuda_host();
-        pinned_ = h.available();
-        pin_note_ = pinned_ ? h.note : "pinned memory unavailable (" + h.note + "): host memory";
+    const bool have_gpu = device::count(DS_DEV_CUDA) > 0;
+    if (c_.pin == 1 || (c_.pin == -1 && have_gpu)) {
+        pinned_ = have_gpu;
+        pin_note_ = pinned_ ? "pinned host memory (CUDA backend)" : "pinned memory unavailable (no GPU): host memory";
         if (!pinned_) log(DS_LOG_INFO, "data loader: %s", pin_note_.c_str());
     } else {
         pin_note_ = "host memory";

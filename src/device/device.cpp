@@ -155,6 +155,23 @@ void release(const Device& dev, void* ptr) noexcept {
     lib::note_device_free();
 }
 
+void* alloc_pinned(uint64_t bytes) {
+    const ds_backend_v1_t& be = cuda_or_throw("pinned host memory");
+    void* p = nullptr;
+    check_rc(be, be.host_alloc(bytes, &p),
+             format("pinned allocation of %llu bytes", static_cast<unsigned long long>(bytes)).c_str());
+    lib::note_device_alloc();
+    return p;
+}
+
+void release_pinned(void* ptr) noexcept {
+    if (!ptr) return;
+    const ds_backend_v1_t* be = lib::cuda();
+    if (!be) return;
+    if (be->host_free(ptr) != DS_BACKEND_OK) log(DS_LOG_ERROR, "cudaFreeHost failed: %s", be->last_error());
+    lib::note_device_free();
+}
+
 void copy(const Device& dst_dev, void* dst, const Device& src_dev, const void* src, uint64_t bytes) {
     if (bytes == 0) return;
     if (dst_dev.type == DS_DEV_CPU && src_dev.type == DS_DEV_CPU) {

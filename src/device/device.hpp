@@ -23,6 +23,10 @@ void synchronize(const Device& dev);
 void* alloc(const Device& dev, uint64_t bytes);
 void release(const Device& dev, void* ptr) noexcept;
 
+// Page-locked host memory for fast transfers; DS_ERR_NO_DEVICE without a GPU. Not zero-filled.
+void* alloc_pinned(uint64_t bytes);
+void release_pinned(void* ptr) noexcept;
+
 // Copy bytes between any two devices (contiguous ranges).
 void copy(const Device& dst_dev, void* dst, const Device& src_dev, const void* src, uint64_t bytes);
 // Set n elements of elem_size bytes to pattern.
