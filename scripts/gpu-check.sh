@@ -10,17 +10,17 @@ mkdir -p "$out"
 build=${GPU_BUILD_DIR:-/tmp/dsabi-gpu-build}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DDSABI_WITH_CUDA=ON -DDSABI_WITH_PYTHON=OFF -DDSABI_WITH_JAVA=OFF -DDSABI_WITH_GO=OFF \
+  -DDSABI_WITH_CUDA=ON -DDSABI_WERROR=OFF -DDSABI_WITH_PYTHON=OFF -DDSABI_WITH_JAVA=OFF -DDSABI_WITH_GO=OFF \
   > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 grep "dsabi 0" "$out/configure.log"
 cmake --build "$build" -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
-echo "build OK"
+echo "build OK, compiler warnings: $(grep -c 'warning:' "$out/build.log")"
 "$build/bin/test_tensor" 2>&1 | tee "$out/test_tensor.log" | grep -E "cuda|CUDA|passed"
 (cd "$build" && ctest -L '^(c|cpp|abi)$' -j 8 --output-on-failure) > "$out/ctest.log" 2>&1
 grep -E "tests passed|tests failed|\*\*\*Failed|Failed  " "$out/ctest.log"
 status=0
 for script in "$@"; do
   echo "== $script"
-  GPU_BUILD_DIR=$build bash "$script" || status=1
+  BUILD=$build OUT=$out bash "$script" || status=1
 done
 exit $status

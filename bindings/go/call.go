@@ -18,7 +18,7 @@ func call(f func()) error {
 
 func takeError() error {
 	st := Status(swig.Take_status_go())
-	if st >= 0 {
+	if st == StatusOK {
 		return nil
 	}
 	return &Error{Code: st, Msg: swig.Error_message_go()}

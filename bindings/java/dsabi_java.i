@@ -54,7 +54,7 @@
     $action
     {
         ds_status_t st_ = dsabi_take_status();
-        if (st_ < 0) {
+        if (st_ != DS_OK) {
             dsabi_java_throw(jenv, st_);
             return $null;
         }

@@ -7,7 +7,10 @@
  *   - every call runs with the GIL released, and a pending status raises the exception that
  *     dsabi._errors builds for its code (registered with set_error_factory at import);
  *   - DLPack capsules ("dltensor" -> "used_dltensor" protocol) in and out, with the GIL held;
- *   - a log sink that forwards library messages to a Python callable.
+ *   - a log sink that forwards library messages to a Python callable;
+ *   - the callbacks of the data pipeline: build progress (on the calling thread; its exceptions
+ *     stop the build and propagate) and custom curriculum schedules (on any thread, loader
+ *     workers included: they take the GIL).
  */
 %module(package="dsabi") dsabi_swig
 
@@ -29,7 +32,7 @@
     Py_END_ALLOW_THREADS
     {
         ds_status_t st_ = dsabi_take_status();
-        if (st_ < 0) {
+        if (st_ != DS_OK) {
             dsabi_py_raise(st_);
             SWIG_fail;
         }
@@ -42,7 +45,7 @@
     $action
     {
         ds_status_t st_ = dsabi_take_status();
-        if (st_ < 0) {
+        if (st_ != DS_OK) {
             dsabi_py_raise(st_);
             SWIG_fail;
         }
@@ -55,7 +58,55 @@ DSABI_PY_WITH_GIL(dsabi_set_error_factory)
 DSABI_PY_WITH_GIL(dsabi_to_dlpack_capsule)
 DSABI_PY_WITH_GIL(dsabi_from_dlpack_capsule)
 DSABI_PY_WITH_GIL(dsabi_set_log)
+DSABI_PY_WITH_GIL(dsabi_data_build_py) /* releases the GIL itself, around ds_data_build only */
+DSABI_PY_WITH_GIL(dsabi_curriculum_options_set_custom)
 %newobject dsabi_from_dlpack_capsule;
+%newobject dsabi_data_build_py;
+
+/* Calls that may run a custom curriculum schedule on this thread: an exception it raises is
+ * re-raised here (instead of being reported as unraisable, as on loader threads). */
+%define DSABI_PY_RERAISE_CALLBACKS(name)
+%exception name {
+    dsabi_py_callback_error_t* previous_ = dsabi_py_capture;
+    dsabi_py_callback_error_t captured_ = {NULL, NULL, NULL};
+    dsabi_py_capture = &captured_;
+    Py_BEGIN_ALLOW_THREADS
+    $action
+    Py_END_ALLOW_THREADS
+    dsabi_py_capture = previous_;
+    {
+        ds_status_t st_ = dsabi_take_status();
+        if (captured_.type) {
+            PyErr_Restore(captured_.type, captured_.value, captured_.traceback);
+            SWIG_fail;
+        }
+        if (st_ != DS_OK) {
+            dsabi_py_raise(st_);
+            SWIG_fail;
+        }
+    }
+}
+%enddef
+DSABI_PY_RERAISE_CALLBACKS(ds_data_curriculum::m_difficulty)
+DSABI_PY_RERAISE_CALLBACKS(ds_data_curriculum::m_update)
+
+%{
+/* An exception raised by a Python callback that the library called, kept for the caller. */
+typedef struct dsabi_py_callback_error {
+    PyObject *type, *value, *traceback;
+} dsabi_py_callback_error_t;
+
+/* Where callbacks running on this thread leave their exception (NULL: report it as unraisable). */
+static _Thread_local dsabi_py_callback_error_t* dsabi_py_capture;
+
+/* With the GIL held and an exception set: keep it for the caller, or report it. */
+static void dsabi_py_callback_failed(PyObject* callback) {
+    dsabi_py_callback_error_t* slot = dsabi_py_capture;
+    if (slot && !slot->type) PyErr_Fetch(&slot->type, &slot->value, &slot->traceback);
+    else PyErr_WriteUnraisable(callback);
+    PyErr_Clear();
+}
+%}
 
 /* The shared part comes before the Python helpers below, which use its status functions; the
  * typemaps and %exception rules above are already in force for everything it declares. */
@@ -234,3 +285,84 @@ void dsabi_set_log(PyObject* callback, int32_t max_level) {
 }
 %}
 
+
+/* ---- data pipeline callbacks ------------------------------------------------------------------ */
+
+%{
+/* ds_data_progress_fn -> callback(bytes_done, bytes_total, documents, tokens). The build runs on the
+ * thread that called it, which waits with the GIL released; the callback takes it. It stops the
+ * build by returning False or raising (Ctrl-C included: signals are checked at every call). */
+static int32_t dsabi_py_progress(uint64_t done, uint64_t total, uint64_t documents, uint64_t tokens, void* user_data) {
+    PyObject* callback = (PyObject*)user_data;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int32_t stop = 1;
+    if (PyErr_CheckSignals() == 0) {
+        PyObject* r = PyObject_CallFunction(callback, "KKKK", (unsigned long long)done, (unsigned long long)total,
+                                            (unsigned long long)documents, (unsigned long long)tokens);
+        if (r) {
+            stop = r == Py_False;
+            Py_DECREF(r);
+        }
+    }
+    if (PyErr_Occurred()) dsabi_py_callback_failed(callback);
+    PyGILState_Release(gil);
+    return stop;
+}
+
+/* ds_data_difficulty_fn -> callback(step) -> int. Runs on whichever thread asks: a loader worker,
+ * or the caller of Curriculum.difficulty / update (which re-raise its exceptions; elsewhere they
+ * are reported as unraisable and the difficulty is 0). */
+static int64_t dsabi_py_difficulty(int64_t step, void* user_data) {
+    PyObject* callback = (PyObject*)user_data;
+    if (!Py_IsInitialized()) return 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int64_t difficulty = 0;
+    PyObject* r = PyObject_CallFunction(callback, "L", (long long)step);
+    if (r) {
+        difficulty = (int64_t)PyLong_AsLongLong(r);
+        Py_DECREF(r);
+    }
+    if (PyErr_Occurred()) {
+        dsabi_py_callback_failed(callback);
+        difficulty = 0;
+    }
+    PyGILState_Release(gil);
+    return difficulty;
+}
+%}
+
+%inline %{
+/* ds_data_build with progress (a callable, or None) reported to Python; see dsabi_py_progress. */
+ds_data_build_stats_t* dsabi_data_build_py(const char* out_path, const char* const* paths, int32_t n_paths,
+                                           ds_data_build_options_t* opts, const ds_data_tokenizer_t* tokenizer,
+                                           const char* delimiter, PyObject* progress) {
+    dsabi_py_callback_error_t captured = {NULL, NULL, NULL};
+    dsabi_py_callback_error_t* previous = dsabi_py_capture;
+    if (progress != Py_None) {
+        opts->progress = dsabi_py_progress;
+        opts->progress_user_data = progress; /* borrowed: the caller holds it during the call */
+    }
+    dsabi_py_capture = &captured;
+    ds_data_build_stats_t* stats;
+    Py_BEGIN_ALLOW_THREADS
+    stats = dsabi_data_build_with(out_path, paths, n_paths, opts, tokenizer, delimiter);
+    Py_END_ALLOW_THREADS
+    dsabi_py_capture = previous;
+    opts->progress = NULL;
+    opts->progress_user_data = NULL;
+    if (captured.type) { /* the callback's exception stopped the build: it wins over DS_ABORTED */
+        dsabi_take_status();
+        free(stats);
+        PyErr_Restore(captured.type, captured.value, captured.traceback);
+        return NULL;
+    }
+    return stats;
+}
+
+/* Make fn(step) -> int the custom schedule of opts (None removes it). fn is borrowed: the Python
+ * Curriculum keeps it alive for as long as the curriculum and the loaders using it exist. */
+void dsabi_curriculum_options_set_custom(ds_data_curriculum_options_t* opts, PyObject* fn) {
+    opts->custom_fn = fn == Py_None ? NULL : dsabi_py_difficulty;
+    opts->custom_user_data = fn == Py_None ? NULL : fn;
+}
+%}

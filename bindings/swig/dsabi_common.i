@@ -8,11 +8,15 @@
  *   status.i     pending status and message (thread-local) - the only error channel
  *   buffers.i    strings out of the library, two-call (buf, cap, &len), dimension lists
  *   naming.i     class and function names of the generated layer
+ *   structs.i    the options and result structs exposed field by field (whitelisted fields)
  *   handles.i    ConfigHandle, TensorHandle and DevInfo classes and the shared helper functions
+ *   data.i       the data pipeline: datasets, writers, tokenizers, samplers, curricula, loaders
+ *   comm.i       communicators and their work handles
  *
  * dsabi.h is wrapped through a whitelist: %ignoreall, then the functions whose signature needs no
  * help (no status, no out-parameter), the enumerations and macros the bindings use, and the
- * DevInfo fields. Everything else is reached through the helpers of handles.i, so a function
+ * DevInfo fields. Everything else is reached through the helpers of handles.i, data.i and comm.i
+ * (and, for the options structs they expose, only the fields they name), so a function
  * added to dsabi.h never shows up in a binding unseen. ds_free is used inside the helpers only, and
  * ds_get_api stays C-only (it serves dlopen() hosts; a binding is linked to the library already).
  */
@@ -46,7 +50,21 @@
 %unignore ds_dev_type;
 %unignore ds_log_level;
 %unignore ds_json_kind;
-%rename("%s", regextarget=1) "^DS_(OK|INPROGRESS|ABORTED|ERR_[A-Z0-9_]+|DTYPE_[A-Z0-9_]+|DEV_[A-Z]+|LOG_[A-Z]+|JSON_[A-Z]+)$";
+%unignore ds_config_world_source;
+%unignore ds_reduce_op;
+%unignore ds_comm_backend;
+%unignore ds_comm_source;
+%unignore ds_data_tokenizer_kind;
+%unignore ds_data_split;
+%unignore ds_data_verify;
+%unignore ds_data_schedule;
+%unignore ds_data_floor;
+%unignore ds_data_difficulty_type;
+%unignore ds_data_lr_scaling;
+%unignore ds_data_picking_order;
+%unignore ds_data_mode;
+%unignore ds_data_field;
+%rename("%s", regextarget=1) "^DS_(OK|INPROGRESS|ABORTED|ERR_[A-Z0-9_]+|DTYPE_[A-Z0-9_]+|DEV_[A-Z]+|LOG_[A-Z]+|JSON_[A-Z]+|WORLD_[A-Z_]+|REDUCE_[A-Z]+|COMM_BACKEND_[A-Z]+|COMM_SOURCE_[A-Z_]+|DATA_[A-Z0-9_]+)$";
 #if !defined(SWIGJAVA) /* Java would put macros in a public constants interface: dsabi_java.i */
 %unignore DS_VERSION_MAJOR;
 %unignore DS_VERSION_MINOR;
@@ -55,6 +73,9 @@
 %unignore DS_VERSION_STRING;
 %unignore DS_ABI_VERSION;
 %unignore DS_TENSOR_MAX_DIMS;
+%unignore DS_UNSET_I32;
+%unignore DS_UNSET_I64;
+%unignore DS_COMM_SPLIT_NONE;
 #endif
 %rename(DevInfo) ds_dev_info;
 %rename(DevInfo) ds_dev_info_t;
@@ -66,6 +87,7 @@
 %unignore ds_dev_info::compute_capability_major;
 %unignore ds_dev_info::compute_capability_minor;
 %unignore ds_dev_info::multiprocessor_count;
+%include "structs.i"
 
 %immutable;
 %include "dsabi.h"
@@ -73,12 +95,7 @@
 
 %unignoreall
 
-#if !defined(SWIGJAVA)
-/* The macro's value (INT32_MIN) means nothing to SWIG: wrap it as a constant that C evaluates.
- * (#undef acts on SWIG's preprocessor only.) */
-#undef DS_UNSET_I32
-%constant int32_t DS_UNSET_I32 = INT32_MIN;
-#endif
-
 DSABI_HELPER_NAMES
 %include "handles.i"
+%include "data.i"
+%include "comm.i"

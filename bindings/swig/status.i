@@ -13,6 +13,10 @@
  * failures found before the library is called (a consumed DLPack capsule, a heap ByteBuffer...).
  * Pending state is thread-local, like ds_last_error(), so concurrent calls on different threads
  * (the GIL is released during calls) never see each other's failures.
+ *
+ * A pending status is any value other than DS_OK: dsabi_ok records errors (< 0) only, and helpers
+ * record DS_ABORTED with dsabi_fail where a call was cancelled on request (a progress callback
+ * that stopped a build, aborted communication work), so that it surfaces like an error.
  */
 
 %{
@@ -20,7 +24,7 @@
 #include <stdio.h>
 
 typedef struct dsabi_pending {
-    ds_status_t status; /* < 0 after a failed call, until taken */
+    ds_status_t status; /* != DS_OK after a failed or cancelled call, until taken */
     char message[1024]; /* binding-side message; "" means "use ds_last_error()" */
 } dsabi_pending_t;
 
@@ -34,7 +38,7 @@ static int dsabi_ok(ds_status_t st) {
     return 0;
 }
 
-/* Record a failure detected by the binding itself, with its own message. */
+/* Record a failure detected by the binding itself (or DS_ABORTED), with its own message. */
 static void dsabi_fail(ds_status_t st, const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

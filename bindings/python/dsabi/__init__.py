@@ -11,6 +11,14 @@
     b = numpy.from_dlpack(t)                               # zero-copy through DLPack
     u = dsabi.Tensor.from_numpy(numpy.ones(4))             # zero-copy the other way
 
+    with dsabi.TokenDataset.open("train.dst") as data, \
+         dsabi.DataLoader(data, config=cfg, seq_len=1025, window_stride=1024) as loader:
+        for batch in loader:                               # one epoch
+            ids = batch.tokens.numpy()                     # [B, T], zero-copy
+
+    with dsabi.Comm() as comm:                             # the ranks of a dsrun / torchrun job
+        comm.all_reduce(grads, op="avg")                   # NumPy arrays, torch CPU tensors, Tensors
+
 Failed calls raise DsError subclasses carrying ``code`` and the library's ``message``. Calls release
 the GIL. The extension refuses to load against a libdsabi of another major.minor version.
 """
@@ -25,10 +33,14 @@ from ._config import Config, Diagnostic
 from ._tensor import Tensor
 from ._lib import *  # noqa: F401,F403
 from ._lib import __all__ as _lib_all
+from ._data import *  # noqa: F401,F403
+from ._data import __all__ as _data_all
+from ._comm import *  # noqa: F401,F403
+from ._comm import __all__ as _comm_all
 
 # Failed calls in the extension raise the exception error_for builds for their code.
 _lib_module.set_error_factory(_error_for)
 
 __version__ = _lib_module.version_string()
 
-__all__ = ["Config", "Diagnostic", "Tensor", "__version__"] + _errors_all + _types_all + _lib_all
+__all__ = ["Config", "Diagnostic", "Tensor", "__version__"] + _errors_all + _types_all + _lib_all + _data_all + _comm_all

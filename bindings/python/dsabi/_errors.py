@@ -15,6 +15,7 @@ from ._loader import lib
 __all__ = [
     "Status",
     "DsError",
+    "AbortedError",
     "InvalidArgumentError",
     "OutOfMemoryError",
     "InvalidHandleError",
@@ -113,6 +114,11 @@ class DsError(Exception):
 
     def __reduce__(self):
         return type(self), (self.code, self.message)
+
+
+class AbortedError(DsError):
+    """DS_ABORTED: the operation was cancelled on request (a build whose progress callback returned
+    False, communication work cancelled by Comm.abort)."""
 
 
 class InvalidArgumentError(DsError, ValueError):
@@ -220,6 +226,7 @@ class ConfigUnsupportedError(ConfigError):
 
 
 _BY_CODE: Dict[int, Type[DsError]] = {
+    Status.ABORTED: AbortedError,
     Status.INVALID_ARG: InvalidArgumentError,
     Status.NOMEM: OutOfMemoryError,
     Status.INVALID_HANDLE: InvalidHandleError,

@@ -89,13 +89,13 @@ class JsonKind(IntEnum):
 
 
 class WorldSizeSource(IntEnum):
-    """Where the data-parallel world size of a config came from (ds_config_get_world_size)."""
+    """Where the data-parallel world size of a config came from (enum ds_config_world_source)."""
 
-    OPTIONS = 0
-    WORLD_SIZE_ENV = 1
-    OMPI_ENV = 2
-    SLURM_ENV = 3
-    DEFAULT = 4
+    OPTIONS = lib.DS_WORLD_FROM_OPTIONS
+    WORLD_SIZE_ENV = lib.DS_WORLD_FROM_WORLD_SIZE
+    OMPI_ENV = lib.DS_WORLD_FROM_OMPI
+    SLURM_ENV = lib.DS_WORLD_FROM_SLURM
+    DEFAULT = lib.DS_WORLD_DEFAULT
 
 
 _DEVICE_RE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
