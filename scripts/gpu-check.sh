@@ -16,7 +16,7 @@ grep "dsabi 0" "$out/configure.log"
 cmake --build "$build" -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
 echo "build OK, compiler warnings: $(grep -c 'warning:' "$out/build.log")"
 "$build/bin/test_tensor" 2>&1 | tee "$out/test_tensor.log" | grep -E "cuda|CUDA|passed"
-(cd "$build" && ctest -L '^(c|cpp|abi)$' -j 8 --output-on-failure) > "$out/ctest.log" 2>&1
+(cd "$build" && DSABI_TORCH_PYTHON=$(command -v python3) ctest -L '^(c|cpp|abi)$' -j 8 --output-on-failure) > "$out/ctest.log" 2>&1
 grep -E "tests passed|tests failed|\*\*\*Failed|Failed  " "$out/ctest.log"
 status=0
 for script in "$@"; do

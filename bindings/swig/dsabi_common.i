@@ -76,6 +76,8 @@
 %unignore DS_UNSET_I32;
 %unignore DS_UNSET_I64;
 %unignore DS_COMM_SPLIT_NONE;
+#else
+%ignore DS_DATA_FORMAT_VERSION; /* a macro, which the DATA_ pattern above would make a public constant */
 #endif
 %rename(DevInfo) ds_dev_info;
 %rename(DevInfo) ds_dev_info_t;

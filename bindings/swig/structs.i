@@ -9,8 +9,10 @@
  * target languages could not keep such pointers valid. The header fields struct_size and
  * abi_version stay hidden too; the _init functions fill them.
  *
- * Result structs (DataInfo, BuildStats, BatchInfo) are read-only and filled by the helper or
- * constructor that returns them; Cursor is read-write, as checkpoints save and restore it.
+ * Result structs (DataInfo, DataBuildStats, DataBatchInfo) are read-only and filled by the helper
+ * or constructor that returns them; DataCursor is read-write, as checkpoints save and restore it.
+ * Their names follow the C names where a shorter one would collide with a public Java class
+ * (BuildStats, Cursor, BatchInfo).
  */
 
 %define DSABI_STRUCT(name, cname)
@@ -45,7 +47,7 @@ DSABI_SETTABLE(ds_data_build_options, token_bytes)
 DSABI_SETTABLE(ds_data_build_options, keep_empty)
 DSABI_SETTABLE(ds_data_build_options, chunk_bytes)
 
-DSABI_STRUCT(BuildStats, ds_data_build_stats)
+DSABI_STRUCT(DataBuildStats, ds_data_build_stats)
 %nodefaultctor ds_data_build_stats; /* only dsabi_data_build makes them */
 %unignore ds_data_build_stats::n_files;
 %unignore ds_data_build_stats::n_documents;
@@ -97,13 +99,13 @@ DSABI_SETTABLE(ds_data_loader_options, max_batch_size)
 DSABI_SETTABLE(ds_data_loader_options, picking_order)
 DSABI_SETTABLE(ds_data_loader_options, start_step)
 
-DSABI_STRUCT(Cursor, ds_data_cursor)
+DSABI_STRUCT(DataCursor, ds_data_cursor)
 DSABI_SETTABLE(ds_data_cursor, epoch)
 DSABI_SETTABLE(ds_data_cursor, position)
 DSABI_SETTABLE(ds_data_cursor, global_step)
 DSABI_SETTABLE(ds_data_cursor, consumed_samples)
 
-DSABI_STRUCT(BatchInfo, ds_data_batch_info)
+DSABI_STRUCT(DataBatchInfo, ds_data_batch_info)
 %unignore ds_data_batch_info::epoch;
 %unignore ds_data_batch_info::index;
 %unignore ds_data_batch_info::global_step;

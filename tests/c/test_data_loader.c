@@ -617,7 +617,7 @@ TEST(batches_outlive_the_loader_and_dataset) {
     ds_dev_count(DS_DEV_CUDA, &n_gpus);
     char* js = NULL;
     CHECK_OK(ds_data_loader_query_info(l, &js));
-    CHECK_CONTAINS(js, n_gpus > 0 ? "pinned through the CUDA" : "pinned memory unavailable");
+    CHECK_CONTAINS(js, n_gpus > 0 ? "pinned host memory (CUDA backend)" : "pinned memory unavailable");
     ds_free(js);
     ds_data_batch_info_t info;
     ds_data_batch_info_init(&info);

@@ -226,7 +226,10 @@ TEST(order_matches_torch_distributed_sampler) {
                 cases[i][5], cases[i][6]);
     fclose(f);
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"exec(open('%s').read())\" < '%s'", script, input);
+    /* Debian's python3-torch serves /usr/bin/python3; elsewhere DSABI_TORCH_PYTHON names one. */
+    const char* py = getenv("DSABI_TORCH_PYTHON");
+    if (!py || !*py) py = "/usr/bin/python3";
+    snprintf(cmd, sizeof cmd, "%s -c \"exec(open('%s').read())\" < '%s'", py, script, input);
     FILE* p = popen(cmd, "r");
     CHECK(p != NULL);
     if (!p) return;

@@ -585,7 +585,7 @@ class Batch(Resource):
     @property
     def info(self) -> BatchInfo:
         if self._info is None:
-            raw = lib.BatchInfo(self._live())
+            raw = lib.DataBatchInfo(self._live())
             self._info = BatchInfo(
                 raw.epoch,
                 raw.index,
@@ -757,7 +757,7 @@ class DataLoader(Resource):
 
     def set_cursor(self, cursor: Cursor) -> None:
         """Continue exactly where cursor was taken (batches prepared ahead are dropped)."""
-        raw = lib.Cursor()
+        raw = lib.DataCursor()
         raw.epoch, raw.position = cursor.epoch, cursor.position
         raw.global_step, raw.consumed_samples = cursor.global_step, cursor.consumed_samples
         self._live().set_cursor(raw)

@@ -78,6 +78,11 @@ public final class Config extends NativeResource {
         return handle;
     }
 
+    /** The live handle, for the other classes of the package (loaders, curricula, communicators). */
+    ConfigHandle nativeHandle() {
+        return handle();
+    }
+
     /** An integer value. */
     public long getLong(String path) {
         return handle().get_i64(path);

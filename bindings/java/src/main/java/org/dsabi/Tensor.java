@@ -113,6 +113,16 @@ public final class Tensor extends NativeResource {
         DsabiNative.dlpack_delete(managedTensor);
     }
 
+    /** A Tensor owning a handle that a generated helper just returned (batches, token ids...). */
+    static Tensor adopt(TensorHandle handle) {
+        return new Tensor(handle, null);
+    }
+
+    /** The live handle, for the other classes of the package (collectives, writers...). */
+    TensorHandle nativeHandle() {
+        return handle();
+    }
+
     // ---- properties -----------------------------------------------------------------------------
 
     private TensorHandle handle() {

@@ -16,4 +16,15 @@ final class Utf8 {
     static String decode(byte[] bytes) {
         return bytes == null ? null : new String(bytes, StandardCharsets.UTF_8);
     }
+
+    static byte[][] encodeAll(String[] strings) {
+        if (strings == null) {
+            return null;
+        }
+        byte[][] out = new byte[strings.length][];
+        for (int i = 0; i < strings.length; i++) {
+            out[i] = encode(strings[i]);
+        }
+        return out;
+    }
 }
