@@ -42,7 +42,7 @@ if BUILD_DIR=build-asan scripts/build.sh -DDSABI_SANITIZE=ON -DDSABI_WITH_CUDA=O
      -DDSABI_WITH_JAVA=OFF -DDSABI_WITH_GO=OFF -DCMAKE_BUILD_TYPE=Debug; then
   section "tests (sanitizers)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest build-asan -L '^(c|cpp)$'
+    run_ctest build-asan -L '^(c|cpp|dist)$'
 else
   echo "test.sh: the sanitizer build failed"; failed=$((failed + 1))
 fi

@@ -14,13 +14,13 @@
 #include "core/options.hpp"
 
 struct ds_comm {
-    static constexpr uint32_t kMagic = 0x4453434Du;  // DSCM
+    static constexpr uint32_t kMagic = ds::kMagicComm;
     static constexpr const char* kTypeName = "ds_comm_t";
     std::shared_ptr<ds::comm::Comm> c;
 };
 
 struct ds_work {
-    static constexpr uint32_t kMagic = 0x4453574Bu;  // DSWK
+    static constexpr uint32_t kMagic = ds::kMagicWork;
     static constexpr const char* kTypeName = "ds_work_t";
     std::shared_ptr<ds::comm::WorkState> w;
 };

@@ -22,26 +22,26 @@
 #include "data/tokenizer.hpp"
 
 struct ds_data {
-    static constexpr uint32_t kMagic = 0x44534441u;  // DSDA
+    static constexpr uint32_t kMagic = ds::kMagicData;
     static constexpr const char* kTypeName = "ds_data_t";
     std::shared_ptr<const ds::data::Dataset> d;
 };
 
 struct ds_data_writer {
-    static constexpr uint32_t kMagic = 0x44534457u;  // DSDW
+    static constexpr uint32_t kMagic = ds::kMagicDataWriter;
     static constexpr const char* kTypeName = "ds_data_writer_t";
     std::unique_ptr<ds::data::Writer> w;
 };
 
 struct ds_data_tokenizer {
-    static constexpr uint32_t kMagic = 0x4453544Bu;  // DSTK
+    static constexpr uint32_t kMagic = ds::kMagicTokenizer;
     static constexpr const char* kTypeName = "ds_data_tokenizer_t";
     std::unique_ptr<ds::data::Tokenizer> t;
     std::vector<int32_t> scratch;
 };
 
 struct ds_sampler {
-    static constexpr uint32_t kMagic = 0x44535341u;  // DSSA
+    static constexpr uint32_t kMagic = ds::kMagicSampler;
     static constexpr const char* kTypeName = "ds_sampler_t";
     std::unique_ptr<ds::data::DistributedSampler> s;
     int64_t epoch = 0;
@@ -58,19 +58,19 @@ struct ds_sampler {
 };
 
 struct ds_data_curriculum {
-    static constexpr uint32_t kMagic = 0x44534355u;  // DSCU
+    static constexpr uint32_t kMagic = ds::kMagicCurriculum;
     static constexpr const char* kTypeName = "ds_data_curriculum_t";
     std::shared_ptr<ds::data::Curriculum> c;
 };
 
 struct ds_data_loader {
-    static constexpr uint32_t kMagic = 0x44534C44u;  // DSLD
+    static constexpr uint32_t kMagic = ds::kMagicLoader;
     static constexpr const char* kTypeName = "ds_data_loader_t";
     std::unique_ptr<ds::data::Loader> l;
 };
 
 struct ds_data_batch {
-    static constexpr uint32_t kMagic = 0x44534241u;  // DSBA
+    static constexpr uint32_t kMagic = ds::kMagicBatch;
     static constexpr const char* kTypeName = "ds_data_batch_t";
     std::shared_ptr<ds::data::BatchData> b;
 };

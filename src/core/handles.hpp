@@ -7,10 +7,19 @@
 
 namespace ds {
 
-// One magic per handle type ('D','S', two letters).
+// One magic per handle type ('D','S', two letters), all here so that none is used twice.
 enum HandleMagic : uint32_t {
     kMagicConfig = 0x44534346u,  // DSCF
     kMagicTensor = 0x44535454u,  // DSTT
+    kMagicComm = 0x4453434Du,  // DSCM
+    kMagicWork = 0x4453574Bu,  // DSWK
+    kMagicData = 0x44534441u,  // DSDA
+    kMagicDataWriter = 0x44534457u,  // DSDW
+    kMagicTokenizer = 0x4453544Bu,  // DSTK
+    kMagicSampler = 0x44535341u,  // DSSA
+    kMagicCurriculum = 0x44534355u,  // DSCU
+    kMagicLoader = 0x44534C44u,  // DSLD
+    kMagicBatch = 0x44534241u,  // DSBA
 };
 
 void handle_register(const void* handle, uint32_t magic);
