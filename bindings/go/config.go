@@ -43,7 +43,7 @@ const (
 // WorldSizeSource tells where the world size of a Config came from.
 type WorldSizeSource int32
 
-// The world size sources of ds_config_get_world_size.
+// The world size sources of ds_config_get_world_size (enum ds_config_world_source).
 const (
 	WorldSizeFromOptions   WorldSizeSource = 0
 	WorldSizeFromWorldSize WorldSizeSource = 1 // $WORLD_SIZE

@@ -93,6 +93,7 @@ func (e *Error) Is(target error) bool {
 // Values for errors.Is. The band values (ErrDevice, ErrComm, ErrIO, ErrConfig) match every code of
 // their band.
 var (
+	ErrAborted       error = &Error{Code: StatusAborted}
 	ErrInvalidArg    error = &Error{Code: StatusInvalidArg}
 	ErrInvalidHandle error = &Error{Code: StatusInvalidHandle}
 	ErrUnsupported   error = &Error{Code: StatusUnsupported}
@@ -105,7 +106,7 @@ var (
 	ErrConfig        error = &Error{Code: StatusConfig}
 )
 
-// errClosed is returned by every method of a closed Config or Tensor.
+// errClosed is returned by every method of a closed object.
 func errClosed(what string) error {
 	return &Error{Code: StatusInvalidHandle, Msg: "dsabi: the " + what + " is closed"}
 }

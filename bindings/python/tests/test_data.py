@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dsabi
-from dsabi import Field, Status
+from dsabi import Status
 
 
 @pytest.fixture
@@ -379,6 +379,8 @@ def test_loader_batches_are_zero_copy_and_outlive_the_loader(windows):
     view = tokens.numpy()
     assert view.dtype == np.int64 and view.__array_interface__["data"][0] == tokens.data_ptr
     assert np.from_dlpack(tokens).__array_interface__["data"][0] == tokens.data_ptr
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: DLPack into torch untested")
+    assert torch.utils.dlpack.from_dlpack(batch.tokens).data_ptr() == tokens.data_ptr
     loader.close()
     batch.close()
     data.close()
@@ -437,7 +439,8 @@ def test_loader_documents_with_a_custom_curriculum_on_worker_threads(tmp_path, r
             assert lengths[r] == len(want)
             assert tokens[r, : len(want)].tolist() == want.tolist()
             assert (tokens[r, len(want):] == -1).all()  # pad_id
-    assert threading.get_ident() not in callers  # loader workers called it, with the GIL
+    # Loader workers called it, taking the GIL - which next() must release while it waits for them.
+    assert callers and threading.get_ident() not in callers
     loader.close()
     del loader, curriculum  # now nothing can call the schedule: it is released
     gc.collect()
