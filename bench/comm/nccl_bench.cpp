@@ -38,7 +38,16 @@ void ds_check(ds_status_t st, const char* what) {
 void cu_check(cudaError_t e, const char* what) {
     if (e != cudaSuccess) die(what, cudaGetErrorString(e));
 }
+// NCCL_BENCH_NONBLOCKING=1 makes the direct communicator non-blocking (as ds_comm's is), to
+// measure what that mode costs by itself: every ncclInProgress is polled to its end.
+ncclComm_t g_poll_comm = nullptr;
+long g_in_progress = 0;
+
 void nc_check(ncclResult_t r, const char* what) {
+    if (r == ncclInProgress && g_poll_comm) {
+        ++g_in_progress;
+        while (r == ncclInProgress) ncclCommGetAsyncError(g_poll_comm, &r);
+    }
     if (r != ncclSuccess) die(what, ncclGetErrorString(r));
 }
 
@@ -86,7 +95,17 @@ int main(int argc, char** argv) {
     ds_check(ds_comm_broadcast(comm, idt, 0, nullptr), "broadcast id");
     ds_tensor_destroy(idt);
     ncclComm_t nc;
-    nc_check(ncclCommInitRank(&nc, n, id, rank), "ncclCommInitRank");
+    const char* nb = std::getenv("NCCL_BENCH_NONBLOCKING");
+    if (nb && std::strcmp(nb, "1") == 0) {
+        ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+        cfg.blocking = 0;
+        ncclResult_t r = ncclCommInitRankConfig(&nc, n, id, rank, &cfg);
+        g_poll_comm = nc;
+        nc_check(r, "ncclCommInitRankConfig (non-blocking)");
+        if (rank == 0) std::printf("# direct NCCL communicator is NON-BLOCKING (as ds_comm's)\n");
+    } else {
+        nc_check(ncclCommInitRank(&nc, n, id, rank), "ncclCommInitRank");
+    }
     cudaStream_t s;
     cu_check(cudaStreamCreate(&s), "cudaStreamCreate");
     int nv = 0;
@@ -198,6 +217,7 @@ int main(int argc, char** argv) {
         std::fclose(out);
     }
     ds_comm_barrier(comm, nullptr);
+    if (g_poll_comm && rank == 0) std::printf("# ncclInProgress returned by %ld direct calls\n", g_in_progress);
     ncclCommDestroy(nc);
     ds_comm_destroy(comm);
     return 0;
