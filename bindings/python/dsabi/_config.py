@@ -5,7 +5,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Union
 
-from ._errors import InvalidHandleError, NotFoundError, Status
+from ._errors import NotFoundError
+from ._handle import Resource
 from ._loader import lib
 from ._types import JsonKind, WorldSizeSource
 
@@ -22,7 +23,7 @@ class Diagnostic:
     message: str
 
 
-class Config:
+class Config(Resource):
     """A parsed, validated DeepSpeed config with every default filled in (immutable).
 
     Create one with :meth:`parse` or :meth:`load`; use it as a context manager or call
@@ -39,9 +40,11 @@ class Config:
     :class:`TypeMismatchError` (a TypeError).
     """
 
+    _kind = "Config"
+
     def __init__(self, handle):
         # Private: use Config.parse or Config.load.
-        self._handle = handle
+        super().__init__(handle)
 
     # ---- creation -----------------------------------------------------------------------------
 
@@ -78,30 +81,6 @@ class Config:
     ) -> "Config":
         """Like :meth:`parse`, reading the file at path (messages start with the path)."""
         return cls(lib.ConfigHandle.load_file(os.fspath(path), world_size, int(strict), int(accept_auto)))
-
-    # ---- lifetime -----------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release the config now. Idempotent; any later use raises InvalidHandleError."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            lib.ConfigHandle.__swig_destroy__(handle)
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self) -> "Config":
-        self._live()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def _live(self):
-        if self._handle is None:
-            raise InvalidHandleError(Status.INVALID_HANDLE, "this Config is closed")
-        return self._handle
 
     # ---- typed getters ------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 import sys
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
-from ._errors import DeviceMismatchError, InvalidArgumentError, InvalidHandleError, Status
+from ._errors import DeviceMismatchError, InvalidArgumentError, Status
+from ._handle import Resource
 from ._loader import lib
 from ._types import Device, DeviceLike, DeviceType, DType, DTypeLike
 
@@ -32,7 +33,7 @@ class _ArrayView:
         self.__array_interface__ = interface
 
 
-class Tensor:
+class Tensor(Resource):
     """An n-dimensional view (dtype, shape, strides, device) on memory that the library owns,
     borrows from Python (:meth:`wrap`, :meth:`from_numpy`) or took over through DLPack.
 
@@ -115,28 +116,12 @@ class Tensor:
 
     # ---- lifetime -----------------------------------------------------------------------------
 
+    _kind = "Tensor"
+
     def close(self) -> None:
         """Release the handle now. Idempotent; any later use raises InvalidHandleError."""
-        handle, self._handle = self._handle, None
         self._keepalive = None
-        if handle is not None:
-            lib.TensorHandle.__swig_destroy__(handle)
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self) -> "Tensor":
-        self._live()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def _live(self):
-        if self._handle is None:
-            raise InvalidHandleError(Status.INVALID_HANDLE, "this Tensor is closed")
-        return self._handle
+        super().close()
 
     # ---- properties ---------------------------------------------------------------------------
 
