@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define DS_BACKEND_COMM_API_VERSION 1
+#define DS_BACKEND_COMM_API_VERSION 2
 #define DS_BACKEND_COMM_UNIQUE_ID_BYTES 128
 
 enum ds_backend_comm_rc {
@@ -45,9 +45,12 @@ typedef struct ds_backend_comm_v1 {
     int (*version)(int32_t* out);
     /* Fill DS_BACKEND_COMM_UNIQUE_ID_BYTES bytes (ncclGetUniqueId); done by rank 0 of a group. */
     int (*get_unique_id)(void* out);
-    /* Join a communicator on device dev. Blocks until every rank joined or timeout_ms passed (then
-     * TIMEOUT). timeout_ms also bounds every later wait() and call that NCCL makes block. */
-    int (*comm_init)(int32_t dev, int32_t nranks, int32_t rank, const void* unique_id, int64_t timeout_ms, void** out);
+    /* Join a communicator on device dev. unique_ids holds two ids (2 * DS_BACKEND_COMM_UNIQUE_ID_BYTES,
+     * from two get_unique_id calls on rank 0): the first rendezvouses every rank through a
+     * non-blocking NCCL communicator, which can time out (TIMEOUT after timeout_ms); once all ranks
+     * are known to be there, the second creates the blocking communicator that carries the data
+     * (a non-blocking one costs ~50 us per call). timeout_ms also bounds every later wait(). */
+    int (*comm_init)(int32_t dev, int32_t nranks, int32_t rank, const void* unique_ids, int64_t timeout_ms, void** out);
     /* Free the communicator (after comm_abort too). */
     int (*comm_destroy)(void* comm);
     /* Thread-safe: abort the communicator; blocked wait() calls return ABORTED. */

@@ -85,14 +85,18 @@ std::unique_ptr<NcclGroup> NcclGroup::create(int32_t rank, int32_t size, int32_t
     std::string why;
     const ds_backend_comm_v1_t* t = table(&why);
     if (!t) fail(DS_ERR_UNSUPPORTED, "NCCL is not available: %s", why.c_str());
-    std::vector<char> id(DS_BACKEND_COMM_UNIQUE_ID_BYTES);
+    // Two ids: one for the rendezvous communicator, one for the data communicator (comm_init).
+    std::vector<char> id(2 * DS_BACKEND_COMM_UNIQUE_ID_BYTES);
     if (rank == 0) {
-        if (int rc = t->get_unique_id(id.data())) fail(status_of(rc), "ncclGetUniqueId: %s", t->last_error());
+        for (int i = 0; i < 2; ++i)
+            if (int rc = t->get_unique_id(id.data() + i * DS_BACKEND_COMM_UNIQUE_ID_BYTES))
+                fail(status_of(rc), "ncclGetUniqueId: %s", t->last_error());
         store.set(key, id);
     } else {
         id = store.get(key, timeout_ms);
-        if (id.size() != DS_BACKEND_COMM_UNIQUE_ID_BYTES)
-            fail(DS_ERR_COMM, "the NCCL unique id in the store has %zu bytes, expected %d", id.size(), DS_BACKEND_COMM_UNIQUE_ID_BYTES);
+        if (id.size() != 2 * DS_BACKEND_COMM_UNIQUE_ID_BYTES)
+            fail(DS_ERR_COMM, "the NCCL unique ids in the store have %zu bytes, expected %d", id.size(),
+                 2 * DS_BACKEND_COMM_UNIQUE_ID_BYTES);
     }
     void* comm = nullptr;
     if (int rc = t->comm_init(dev, size, rank, id.data(), timeout_ms, &comm))
