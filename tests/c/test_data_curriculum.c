@@ -6,6 +6,7 @@
 
 #include "dsabi.h"
 #include "minitest.h"
+#include "test_data_util.h"
 
 static ds_data_curriculum_t* make_root(int32_t type, int64_t lo, int64_t hi, int64_t total, int64_t step, double root,
                                        int32_t floor_mode) {
@@ -127,17 +128,8 @@ TEST(custom_schedule) {
     CHECK_CONTAINS(ds_last_error(), "custom_fn");
 }
 
-static ds_config_t* parse(const char* json) {
-    ds_config_t* cfg = NULL;
-    ds_config_options_t co;
-    ds_config_options_init(&co);
-    co.world_size = 1;
-    if (ds_config_parse(json, 0, &co, &cfg) != DS_OK) fprintf(stderr, "config: %s\n", ds_last_error());
-    return cfg;
-}
-
 TEST(schedules_from_the_config) {
-    ds_config_t* cfg = parse(
+    ds_config_t* cfg = parse_config(
         "{\"train_batch_size\": 8, \"curriculum_learning\": {\"enabled\": true, \"curriculum_type\": \"seqlen\","
         " \"min_difficulty\": 8, \"max_difficulty\": 1024, \"schedule_type\": \"fixed_root\","
         " \"schedule_config\": {\"total_curriculum_step\": 100, \"difficulty_step\": 8, \"root_degree\": 2}}}");
@@ -159,7 +151,7 @@ TEST(schedules_from_the_config) {
     ds_data_curriculum_destroy(c);
     ds_config_destroy(cfg);
 
-    cfg = parse("{\"train_batch_size\": 8, \"data_efficiency\": {\"enabled\": true, \"seed\": 7, \"data_sampling\": {"
+    cfg = parse_config("{\"train_batch_size\": 8, \"data_efficiency\": {\"enabled\": true, \"seed\": 7, \"data_sampling\": {"
                 "\"enabled\": true, \"curriculum_learning\": {\"enabled\": true, \"data_cluster_path\": \"/tmp\","
                 " \"curriculum_metrics\": {\"vocabularyrarity\": {\"difficulty_type\": \"percentile\","
                 " \"clustering_type\": \"single_cluster\", \"min_difficulty\": 1, \"max_difficulty\": 100,"
@@ -177,7 +169,7 @@ TEST(schedules_from_the_config) {
     CHECK_CONTAINS(ds_last_error(), "opts->metric=\"seqlen\"");
     ds_config_destroy(cfg);
 
-    cfg = parse("{\"train_batch_size\": 8}");
+    cfg = parse_config("{\"train_batch_size\": 8}");
     ds_data_curriculum_options_init(&o);
     o.config = cfg;
     CHECK_STATUS(ds_data_curriculum_create(&o, &c), DS_ERR_INVALID_ARG);

@@ -435,17 +435,8 @@ TEST(dynamic_batching_order_is_deterministic_per_seed) {
     ds_data_close(d);
 }
 
-static ds_config_t* parse(const char* json) {
-    ds_config_t* cfg = NULL;
-    ds_config_options_t co;
-    ds_config_options_init(&co);
-    co.world_size = 1;
-    if (ds_config_parse(json, 0, &co, &cfg) != DS_OK) fprintf(stderr, "config: %s\n", ds_last_error());
-    return cfg;
-}
-
 TEST(config_drives_batching_and_seqlen_curriculum) {
-    ds_config_t* cfg = parse(
+    ds_config_t* cfg = parse_config(
         "{\"train_batch_size\": 6, \"train_micro_batch_size_per_gpu\": 3, \"curriculum_learning\": {\"enabled\": true,"
         " \"curriculum_type\": \"seqlen\", \"min_difficulty\": 8, \"max_difficulty\": 64, \"schedule_type\": \"fixed_linear\","
         " \"schedule_config\": {\"total_curriculum_step\": 10, \"difficulty_step\": 8}}}");

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dsabi.h"
+
 static char g_dir[256];
 
 static inline void scratch_init(const char* name) {
@@ -85,6 +87,16 @@ static inline void copy_file(const char* from, const char* to, long max_bytes) {
     }
     fclose(a);
     fclose(b);
+}
+
+/* A config for a one-rank world; prints the problems and returns NULL when it is invalid. Needs dsabi.h. */
+static inline ds_config_t* parse_config(const char* json) {
+    ds_config_t* cfg = NULL;
+    ds_config_options_t co;
+    ds_config_options_init(&co);
+    co.world_size = 1;
+    if (ds_config_parse(json, 0, &co, &cfg) != DS_OK) fprintf(stderr, "config: %s\n", ds_last_error());
+    return cfg;
 }
 
 #endif
