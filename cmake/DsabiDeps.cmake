@@ -30,6 +30,7 @@ dsabi_feature(JAVA "Java bindings")
 dsabi_feature(GO "Go bindings")
 
 find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)  # CPU kernels (kernels/cpu); GCC: libgomp
 find_package(cJSON CONFIG REQUIRED)   # Debian libcjson-dev: target `cjson`
 find_path(DLPACK_INCLUDE_DIR dlpack/dlpack.h REQUIRED)   # Debian libdlpack-dev
 

@@ -154,7 +154,7 @@ enum ds_status_code {
     DS_ERR_CONFIG_UNSUPPORTED = -405  /* a DeepSpeed feature that dsabi does not implement is enabled */
 };
 
-/* Element types of tensors. The FP8 values are reserved for the kernels that will use them. */
+/* Element types of tensors. */
 enum ds_dtype {
     DS_DTYPE_F32 = 0,
     DS_DTYPE_F16 = 1,
@@ -164,8 +164,8 @@ enum ds_dtype {
     DS_DTYPE_U8 = 5,
     DS_DTYPE_I32 = 6,
     DS_DTYPE_I64 = 7,
-    DS_DTYPE_FP8_E4M3 = 8, /* reserved */
-    DS_DTYPE_FP8_E5M2 = 9  /* reserved */
+    DS_DTYPE_FP8_E4M3 = 8, /* storage and casts (ds_op_cast) */
+    DS_DTYPE_FP8_E5M2 = 9
 };
 
 /* Device types. The values equal DLPack's DLDeviceType codes. */
@@ -458,6 +458,253 @@ DS_API ds_status_t ds_tensor_clone(const ds_tensor_t* src, int32_t dev_type, int
 /* Set every element to value, converted to the tensor's dtype (round to nearest even for f16/bf16;
  * integer dtypes require an integral value within range). */
 DS_API ds_status_t ds_tensor_fill(ds_tensor_t* t, double value);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Ops: the kernel layer (optimizers, reductions, casts, transformer ops, GEMM, attention, quant)   */
+/*                                                                                                 */
+/* Every op works on ds_tensor_t and runs where its tensors live: CPU tensors on the CPU kernels     */
+/* (AVX-512, AVX2 or scalar, chosen at run time; OpenMP threads), CUDA tensors in the CUDA backend    */
+/* module on the legacy default stream of their device. CUDA ops are asynchronous: their results are */
+/* ready for any later op, collective or copy on that device, and for the host after                */
+/* ds_dev_synchronize. Ops that return a host value (a norm, a flag) synchronise.                   */
+/*                                                                                                 */
+/* Rules common to every op:                                                                        */
+/*  - All tensors of a call live on one device (else DS_ERR_DEVICE_MISMATCH) and are contiguous.     */
+/*  - Outputs are caller-allocated tensors of the documented shape and dtype; the message of         */
+/*    DS_ERR_INVALID_ARG names the argument, its shape or dtype and what was expected. An output     */
+/*    may alias an input only where stated.                                                         */
+/*  - "[N, D]" means any tensor whose last dimension is D; N is the product of the others.          */
+/*  - "float" means f32, f16 or bf16, the same dtype for every float tensor of a call unless stated; */
+/*    the arithmetic is f32 (accumulations f32 or wider) whatever the storage dtype.                 */
+/*  - Gradients of parameters (dweight, dbias) are ACCUMULATED (+=) so that micro-batches add up;    */
+/*    gradients of activations (dx, dq, ...) are overwritten.                                       */
+/*  - An optional tensor argument may be NULL.                                                       */
+/*                                                                                                 */
+/* Thread-safety: thread-safe; calls that write distinct outputs may run concurrently.               */
+/* ds_op_set_cpu_isa and ds_op_set_num_threads are process-global.                                  */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* CPU instruction sets of the CPU kernels. */
+enum ds_cpu_isa {
+    DS_CPU_ISA_SCALAR = 0,
+    DS_CPU_ISA_AVX2 = 1,  /* AVX2 + FMA + F16C */
+    DS_CPU_ISA_AVX512 = 2 /* AVX-512 F/BW/VL/DQ */
+};
+
+/* The instruction set the CPU kernels use: the best this CPU has, or what ds_op_set_cpu_isa or the
+ * DSABI_CPU_ISA environment variable ("scalar", "avx2", "avx512") chose. */
+DS_API ds_status_t ds_op_get_cpu_isa(int32_t* out);
+/* Force an instruction set (for tests and comparisons); DS_ERR_UNSUPPORTED if this CPU lacks it. */
+DS_API ds_status_t ds_op_set_cpu_isa(int32_t isa);
+/* Threads of the CPU kernels; 0 restores the default (OMP_NUM_THREADS, else every core). */
+DS_API ds_status_t ds_op_set_num_threads(int32_t n);
+DS_API ds_status_t ds_op_get_num_threads(int32_t* out);
+
+/* ---- Optimizers --------------------------------------------------------------------------------- */
+
+enum ds_optim_kind {
+    DS_OPTIM_ADAM = 0,   /* L2 weight decay added to the gradient (torch.optim.Adam) */
+    DS_OPTIM_ADAMW = 1,  /* decoupled weight decay (torch.optim.AdamW, DeepSpeed adam_w_mode) */
+    DS_OPTIM_LAMB = 2,   /* DeepSpeed FusedLamb: Adam update scaled by a per-tensor trust ratio */
+    DS_OPTIM_LION = 3,   /* sign of the interpolated momentum, decoupled weight decay */
+    DS_OPTIM_SGD = 4,    /* torch.optim.SGD: momentum, dampening, Nesterov, L2 weight decay */
+    DS_OPTIM_ADAGRAD = 5 /* torch.optim.Adagrad: lr_decay, L2 weight decay */
+};
+
+/* Hyper-parameters of one optimizer step. ds_optim_options_init fills the defaults of `kind`
+ * (those of torch.optim, and of DeepSpeed's FusedLamb for LAMB). */
+typedef struct ds_optim_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t kind;            /* ds_optim_kind */
+    float lr;
+    float beta1;             /* Adam/AdamW/LAMB/Lion */
+    float beta2;
+    float eps;               /* Adam/AdamW/LAMB/Adagrad */
+    float weight_decay;
+    int32_t bias_correction; /* Adam/AdamW/LAMB: 1 */
+    float momentum;          /* SGD */
+    float dampening;         /* SGD */
+    int32_t nesterov;        /* SGD */
+    float lr_decay;          /* Adagrad */
+    float max_coeff;         /* LAMB: trust ratio clamp, 10 */
+    float min_coeff;         /* LAMB: 0.01 */
+    float grad_scale;        /* every gradient is multiplied by this first (1/loss_scale, clip coefficient): 1 */
+    int32_t check_finite;    /* 1: a non-finite gradient anywhere skips the whole step (default 1) */
+} ds_optim_options_t;
+
+DS_API void ds_optim_options_init(ds_optim_options_t* opt, int32_t kind);
+
+/* One step over many parameter tensors (one launch on CUDA). Lists are parallel: entry i of each list
+ * belongs to parameter i, and every list has n_params entries or, where unused, 0.
+ *   params   f32 master weights, updated in place
+ *   grads    f32, f16 or bf16, same shapes; read only (the scale is applied on the fly)
+ *   state1   f32: Adam/AdamW/LAMB exp_avg, Lion exp_avg, SGD momentum buffer (0 entries when
+ *            momentum is 0), Adagrad sum
+ *   state2   f32: Adam/AdamW/LAMB exp_avg_sq; 0 entries for the others
+ *   params_lp  optional f16 or bf16 working copies, written from the updated params (0 entries: none)
+ * step is the 1-based number of this step (bias correction; SGD initialises its buffer at step 1;
+ * Adagrad's lr_decay). With check_finite, *skipped (optional) is 1 and nothing is written when a
+ * gradient holds inf or nan, else 0. */
+DS_API ds_status_t ds_op_optim_step(const ds_optim_options_t* opt, int64_t step,
+                                    ds_tensor_t* const* params, int32_t n_params,
+                                    ds_tensor_t* const* grads, int32_t n_grads,
+                                    ds_tensor_t* const* state1, int32_t n_state1,
+                                    ds_tensor_t* const* state2, int32_t n_state2,
+                                    ds_tensor_t* const* params_lp, int32_t n_params_lp,
+                                    int32_t* skipped);
+
+/* ---- Reductions and element-wise utilities ------------------------------------------------------ */
+
+/* L2 norm over every element of every tensor (float dtypes; accumulated in f64 on the CPU, in f32
+ * partials summed in f64 on CUDA). A non-finite element gives a non-finite norm. Synchronises. */
+DS_API ds_status_t ds_op_global_norm(ds_tensor_t* const* tensors, int32_t n_tensors, double* out);
+/* Multiply every element of every tensor by alpha, in place. */
+DS_API ds_status_t ds_op_scale(ds_tensor_t* const* tensors, int32_t n_tensors, double alpha);
+/* *out = 1 if any element of any tensor is inf or nan, else 0. Synchronises. */
+DS_API ds_status_t ds_op_find_nonfinite(ds_tensor_t* const* tensors, int32_t n_tensors, int32_t* out);
+/* dst = src * scale, converted: f32, f16, bf16, f64, FP8_E4M3, FP8_E5M2 in any direction. Rounds to
+ * nearest even; conversions to FP8 saturate to the largest finite value (nan stays nan). Same
+ * number of elements. */
+DS_API ds_status_t ds_op_cast(const ds_tensor_t* src, ds_tensor_t* dst, float scale);
+
+/* ---- Transformer ops ---------------------------------------------------------------------------- */
+
+/* out[N, D] = weight[V, D][ids[N]]; ids i32 or i64 in [0, V) (DS_ERR_INVALID_ARG names the first
+ * bad id on the CPU; on CUDA out-of-range ids produce zero rows). */
+DS_API ds_status_t ds_op_embedding(const ds_tensor_t* weight, const ds_tensor_t* ids, ds_tensor_t* out);
+/* dweight[V, D] += scatter-add of dout[N, D] at ids (deterministic order). */
+DS_API ds_status_t ds_op_embedding_backward(const ds_tensor_t* ids, const ds_tensor_t* dout, ds_tensor_t* dweight);
+
+/* y[N, D] = (x - mean) * rstd * weight + bias over the last dimension; bias optional; mean and rstd
+ * [N] f32 are optional outputs kept for the backward. */
+DS_API ds_status_t ds_op_layer_norm(const ds_tensor_t* x, const ds_tensor_t* weight, const ds_tensor_t* bias,
+                                    float eps, ds_tensor_t* y, ds_tensor_t* mean, ds_tensor_t* rstd);
+/* dx (overwritten), dweight and dbias (accumulated, optional) from dy, x and the saved mean/rstd. */
+DS_API ds_status_t ds_op_layer_norm_backward(const ds_tensor_t* dy, const ds_tensor_t* x, const ds_tensor_t* weight,
+                                             const ds_tensor_t* mean, const ds_tensor_t* rstd, ds_tensor_t* dx,
+                                             ds_tensor_t* dweight, ds_tensor_t* dbias);
+/* y[N, D] = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps); rstd [N] f32 optional. */
+DS_API ds_status_t ds_op_rms_norm(const ds_tensor_t* x, const ds_tensor_t* weight, float eps, ds_tensor_t* y,
+                                  ds_tensor_t* rstd);
+DS_API ds_status_t ds_op_rms_norm_backward(const ds_tensor_t* dy, const ds_tensor_t* x, const ds_tensor_t* weight,
+                                           const ds_tensor_t* rstd, ds_tensor_t* dx, ds_tensor_t* dweight);
+
+enum ds_activation {
+    DS_ACT_GELU_TANH = 0, /* GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    DS_ACT_GELU = 1,      /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+    DS_ACT_SILU = 2,      /* x sigmoid(x) */
+    DS_ACT_RELU = 3
+};
+/* y = act(x), element-wise; y may alias x. */
+DS_API ds_status_t ds_op_activation(int32_t act, const ds_tensor_t* x, ds_tensor_t* y);
+/* dx = dy * act'(x); dx may alias dy. */
+DS_API ds_status_t ds_op_activation_backward(int32_t act, const ds_tensor_t* x, const ds_tensor_t* dy,
+                                             ds_tensor_t* dx);
+/* SwiGLU: y = silu(gate) * up, all the same shape. */
+DS_API ds_status_t ds_op_swiglu(const ds_tensor_t* gate, const ds_tensor_t* up, ds_tensor_t* y);
+DS_API ds_status_t ds_op_swiglu_backward(const ds_tensor_t* gate, const ds_tensor_t* up, const ds_tensor_t* dy,
+                                         ds_tensor_t* dgate, ds_tensor_t* dup);
+/* y = a + b (residual add), or y[N, D] = a[N, D] + b[D] when b has one dimension (bias add).
+ * y may alias a. */
+DS_API ds_status_t ds_op_add(const ds_tensor_t* a, const ds_tensor_t* b, ds_tensor_t* y);
+/* dbias[D] += sum over rows of dy[N, D] (the gradient of a bias add). */
+DS_API ds_status_t ds_op_sum_rows(const ds_tensor_t* dy, ds_tensor_t* dbias);
+/* y[N, D] = softmax(x * scale) over the last dimension; y may alias x. */
+DS_API ds_status_t ds_op_softmax(const ds_tensor_t* x, float scale, ds_tensor_t* y);
+/* dx = scale * y * (dy - sum(dy * y)) from the softmax output y; dx may alias dy. */
+DS_API ds_status_t ds_op_softmax_backward(const ds_tensor_t* y, const ds_tensor_t* dy, float scale, ds_tensor_t* dx);
+/* Cross-entropy from logits[N, V] (float) and targets[N] (i32 or i64), fused with its backward and
+ * streamed over the vocabulary (no [N, V] temporary): losses[N] f32 = logsumexp(row) - row[target];
+ * dlogits[N, V] (optional, same dtype as logits) = (softmax(row) - onehot(target)) * dloss, where
+ * dloss is the gradient of each row's loss (1/N for a mean). Rows whose target equals
+ * ignore_index get loss 0 and zero gradient. dlogits may alias logits (in-place backward). */
+DS_API ds_status_t ds_op_cross_entropy(const ds_tensor_t* logits, const ds_tensor_t* targets, int64_t ignore_index,
+                                       float dloss, ds_tensor_t* losses, ds_tensor_t* dlogits);
+/* Rotary position embedding on x[N, H, D] (D even) at positions[N] (i32 or i64), with the rotate-half
+ * pairing of GPT-NeoX and Llama: (x[i], x[i + D/2]) turns by pos * theta^(-2i/D). inverse = 1 turns
+ * the other way, which is the backward. y may alias x. */
+DS_API ds_status_t ds_op_rope(const ds_tensor_t* x, const ds_tensor_t* positions, float theta, int32_t inverse,
+                              ds_tensor_t* y);
+/* Inverted dropout: y = x * keep / (1 - p), keep drawn from a counter-based generator keyed by
+ * (seed, offset + element index), identical on CPU and CUDA. The backward is the same call on dy with
+ * the same seed and offset. y may alias x. */
+DS_API ds_status_t ds_op_dropout(const ds_tensor_t* x, float p, uint64_t seed, uint64_t offset, ds_tensor_t* y);
+
+/* ---- GEMM --------------------------------------------------------------------------------------- */
+
+enum ds_epilogue {
+    DS_EPILOGUE_NONE = 0,
+    DS_EPILOGUE_BIAS = 1,     /* + bias[N] */
+    DS_EPILOGUE_GELU = 2,     /* GELU (tanh) of the result */
+    DS_EPILOGUE_BIAS_GELU = 3 /* GELU (tanh) of result + bias */
+};
+
+typedef struct ds_gemm_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t trans_a;  /* 0: A is [M, K]; 1: A is [K, M] */
+    int32_t trans_b;  /* 0: B is [K, N]; 1: B is [N, K] (a torch Linear weight) */
+    float alpha;      /* 1 */
+    float beta;       /* 0: C is overwritten; 1: accumulated into */
+    int32_t epilogue; /* ds_epilogue; the epilogues need beta = 0 */
+} ds_gemm_options_t;
+
+DS_API void ds_gemm_options_init(ds_gemm_options_t* opt);
+/* C[M, N] = epilogue(alpha * op(A) op(B) + beta * C), row-major. 3-D A, B and C are a batch
+ * ([batch, rows, cols], B may also be 2-D and shared). A and B: f32, f16 or bf16, the same; C: their
+ * dtype or f32; bias [N]: C's dtype. Accumulation is f32. cuBLASLt on CUDA, a blocked multithreaded
+ * kernel on the CPU. */
+DS_API ds_status_t ds_op_gemm(const ds_tensor_t* a, const ds_tensor_t* b, const ds_tensor_t* bias, ds_tensor_t* c,
+                              const ds_gemm_options_t* opt);
+
+/* ---- Attention ---------------------------------------------------------------------------------- */
+
+typedef struct ds_attn_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t causal; /* 1: query i sees keys j <= i + (S_kv - S), aligned at the bottom right */
+    float scale;    /* 0: 1 / sqrt(D) */
+} ds_attn_options_t;
+
+DS_API void ds_attn_options_init(ds_attn_options_t* opt);
+/* Scaled dot-product attention, flash-style (tiled, online softmax: no [S, S_kv] matrix in memory).
+ * q and o [B, S, Hq, D], k and v [B, S_kv, Hkv, D] with Hq a multiple of Hkv (grouped-query heads);
+ * float dtypes (CUDA: f16 or bf16, D 64 or 128); lse [B, Hq, S] f32, optional, receives the
+ * log-sum-exp of each query row for the backward. */
+DS_API ds_status_t ds_op_attention(const ds_tensor_t* q, const ds_tensor_t* k, const ds_tensor_t* v, ds_tensor_t* o,
+                                   ds_tensor_t* lse, const ds_attn_options_t* opt);
+/* dq, dk, dv (overwritten, shapes of q, k, v) from do = dout, the forward's o and lse. */
+DS_API ds_status_t ds_op_attention_backward(const ds_tensor_t* q, const ds_tensor_t* k, const ds_tensor_t* v,
+                                            const ds_tensor_t* o, const ds_tensor_t* dout, const ds_tensor_t* lse,
+                                            ds_tensor_t* dq, ds_tensor_t* dk, ds_tensor_t* dv,
+                                            const ds_attn_options_t* opt);
+
+/* ---- Quantization ------------------------------------------------------------------------------- */
+
+typedef struct ds_quant_options {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    int32_t bits;       /* 8 or 4 */
+    int32_t group_size; /* elements per scale along the last dimension; must divide it (128) */
+    int32_t symmetric;  /* 1: q = round(x / scale), zeros unused; 0: asymmetric with a zero point */
+} ds_quant_options_t;
+
+DS_API void ds_quant_options_init(ds_quant_options_t* opt);
+/* Group-wise quantization of x[N, K] (float). 8 bits: q is i8 [N, K] (symmetric, range -127..127) or
+ * u8 [N, K] (asymmetric, 0..255). 4 bits: q is u8 [N, K/2], two values per byte, the even element in
+ * the low nibble (symmetric values -7..7 stored with +8; asymmetric 0..15). scales [N, K/group] f32;
+ * zeros [N, K/group] f32 (asymmetric only, the value that quantizes to 0): x ~ q * scale + zero for
+ * asymmetric, x ~ q * scale for symmetric. */
+DS_API ds_status_t ds_op_quantize(const ds_tensor_t* x, ds_tensor_t* q, ds_tensor_t* scales, ds_tensor_t* zeros,
+                                  const ds_quant_options_t* opt);
+DS_API ds_status_t ds_op_dequantize(const ds_tensor_t* q, const ds_tensor_t* scales, const ds_tensor_t* zeros,
+                                    ds_tensor_t* y, const ds_quant_options_t* opt);
+/* Weight-only quantized linear: y[M, N] = x[M, K] dequant(wq)^T (+ bias[N]), with wq, scales and zeros
+ * as ds_op_quantize made them from a [N, K] weight. x, y and bias: float, the same dtype. */
+DS_API ds_status_t ds_op_gemm_wq(const ds_tensor_t* x, const ds_tensor_t* wq, const ds_tensor_t* scales,
+                                 const ds_tensor_t* zeros, const ds_tensor_t* bias, ds_tensor_t* y,
+                                 const ds_quant_options_t* opt);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Communication                                                                                   */
@@ -1231,6 +1478,43 @@ typedef struct ds_api {
     ds_status_t (*data_batch_get_info)(const ds_data_batch_t* batch, ds_data_batch_info_t* info);
     ds_status_t (*data_batch_get_tensor)(const ds_data_batch_t* batch, int32_t field, ds_tensor_t** out);
     void (*data_batch_destroy)(ds_data_batch_t* batch);
+    /* ops */
+    ds_status_t (*op_get_cpu_isa)(int32_t* out);
+    ds_status_t (*op_set_cpu_isa)(int32_t isa);
+    ds_status_t (*op_set_num_threads)(int32_t n);
+    ds_status_t (*op_get_num_threads)(int32_t* out);
+    void (*optim_options_init)(ds_optim_options_t* opt, int32_t kind);
+    ds_status_t (*op_optim_step)(const ds_optim_options_t* opt, int64_t step, ds_tensor_t* const* params, int32_t n_params, ds_tensor_t* const* grads, int32_t n_grads, ds_tensor_t* const* state1, int32_t n_state1, ds_tensor_t* const* state2, int32_t n_state2, ds_tensor_t* const* params_lp, int32_t n_params_lp, int32_t* skipped);
+    ds_status_t (*op_global_norm)(ds_tensor_t* const* tensors, int32_t n_tensors, double* out);
+    ds_status_t (*op_scale)(ds_tensor_t* const* tensors, int32_t n_tensors, double alpha);
+    ds_status_t (*op_find_nonfinite)(ds_tensor_t* const* tensors, int32_t n_tensors, int32_t* out);
+    ds_status_t (*op_cast)(const ds_tensor_t* src, ds_tensor_t* dst, float scale);
+    ds_status_t (*op_embedding)(const ds_tensor_t* weight, const ds_tensor_t* ids, ds_tensor_t* out);
+    ds_status_t (*op_embedding_backward)(const ds_tensor_t* ids, const ds_tensor_t* dout, ds_tensor_t* dweight);
+    ds_status_t (*op_layer_norm)(const ds_tensor_t* x, const ds_tensor_t* weight, const ds_tensor_t* bias, float eps, ds_tensor_t* y, ds_tensor_t* mean, ds_tensor_t* rstd);
+    ds_status_t (*op_layer_norm_backward)(const ds_tensor_t* dy, const ds_tensor_t* x, const ds_tensor_t* weight, const ds_tensor_t* mean, const ds_tensor_t* rstd, ds_tensor_t* dx, ds_tensor_t* dweight, ds_tensor_t* dbias);
+    ds_status_t (*op_rms_norm)(const ds_tensor_t* x, const ds_tensor_t* weight, float eps, ds_tensor_t* y, ds_tensor_t* rstd);
+    ds_status_t (*op_rms_norm_backward)(const ds_tensor_t* dy, const ds_tensor_t* x, const ds_tensor_t* weight, const ds_tensor_t* rstd, ds_tensor_t* dx, ds_tensor_t* dweight);
+    ds_status_t (*op_activation)(int32_t act, const ds_tensor_t* x, ds_tensor_t* y);
+    ds_status_t (*op_activation_backward)(int32_t act, const ds_tensor_t* x, const ds_tensor_t* dy, ds_tensor_t* dx);
+    ds_status_t (*op_swiglu)(const ds_tensor_t* gate, const ds_tensor_t* up, ds_tensor_t* y);
+    ds_status_t (*op_swiglu_backward)(const ds_tensor_t* gate, const ds_tensor_t* up, const ds_tensor_t* dy, ds_tensor_t* dgate, ds_tensor_t* dup);
+    ds_status_t (*op_add)(const ds_tensor_t* a, const ds_tensor_t* b, ds_tensor_t* y);
+    ds_status_t (*op_sum_rows)(const ds_tensor_t* dy, ds_tensor_t* dbias);
+    ds_status_t (*op_softmax)(const ds_tensor_t* x, float scale, ds_tensor_t* y);
+    ds_status_t (*op_softmax_backward)(const ds_tensor_t* y, const ds_tensor_t* dy, float scale, ds_tensor_t* dx);
+    ds_status_t (*op_cross_entropy)(const ds_tensor_t* logits, const ds_tensor_t* targets, int64_t ignore_index, float dloss, ds_tensor_t* losses, ds_tensor_t* dlogits);
+    ds_status_t (*op_rope)(const ds_tensor_t* x, const ds_tensor_t* positions, float theta, int32_t inverse, ds_tensor_t* y);
+    ds_status_t (*op_dropout)(const ds_tensor_t* x, float p, uint64_t seed, uint64_t offset, ds_tensor_t* y);
+    void (*gemm_options_init)(ds_gemm_options_t* opt);
+    ds_status_t (*op_gemm)(const ds_tensor_t* a, const ds_tensor_t* b, const ds_tensor_t* bias, ds_tensor_t* c, const ds_gemm_options_t* opt);
+    void (*attn_options_init)(ds_attn_options_t* opt);
+    ds_status_t (*op_attention)(const ds_tensor_t* q, const ds_tensor_t* k, const ds_tensor_t* v, ds_tensor_t* o, ds_tensor_t* lse, const ds_attn_options_t* opt);
+    ds_status_t (*op_attention_backward)(const ds_tensor_t* q, const ds_tensor_t* k, const ds_tensor_t* v, const ds_tensor_t* o, const ds_tensor_t* dout, const ds_tensor_t* lse, ds_tensor_t* dq, ds_tensor_t* dk, ds_tensor_t* dv, const ds_attn_options_t* opt);
+    void (*quant_options_init)(ds_quant_options_t* opt);
+    ds_status_t (*op_quantize)(const ds_tensor_t* x, ds_tensor_t* q, ds_tensor_t* scales, ds_tensor_t* zeros, const ds_quant_options_t* opt);
+    ds_status_t (*op_dequantize)(const ds_tensor_t* q, const ds_tensor_t* scales, const ds_tensor_t* zeros, ds_tensor_t* y, const ds_quant_options_t* opt);
+    ds_status_t (*op_gemm_wq)(const ds_tensor_t* x, const ds_tensor_t* wq, const ds_tensor_t* scales, const ds_tensor_t* zeros, const ds_tensor_t* bias, ds_tensor_t* y, const ds_quant_options_t* opt);
 } ds_api_t;
 
 /* The function table for ABI version abi_version (pass DS_ABI_VERSION). The table is static.

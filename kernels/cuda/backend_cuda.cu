@@ -10,10 +10,15 @@
 #include <string>
 
 #include "backend_abi.h"
+#include "cuda_common.cuh"
+
+namespace dscuda {
 
 namespace {
-
 thread_local std::string t_error;
+}
+
+void set_error_text(const std::string& text) { t_error = text; }
 
 int set_error(int rc, const char* what, cudaError_t err) {
     t_error = std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
@@ -39,6 +44,16 @@ int use_device(int32_t dev) {
     }
     return check(cudaSetDevice(dev), "cudaSetDevice");
 }
+
+const char* last_error_text() { return t_error.c_str(); }
+
+}  // namespace dscuda
+
+namespace {
+
+using dscuda::check;
+using dscuda::set_error;
+using dscuda::use_device;
 
 template <class T>
 __global__ void fill_kernel(T* __restrict__ p, uint64_t n, T value) {
@@ -132,7 +147,7 @@ int be_fill(int32_t dev, void* ptr, uint32_t elem_size, uint64_t n, uint64_t pat
         case 2: return launch_fill<uint16_t>(ptr, n, pattern);
         case 4: return launch_fill<uint32_t>(ptr, n, pattern);
         case 8: return launch_fill<uint64_t>(ptr, n, pattern);
-        default: t_error = "fill: element size " + std::to_string(elem_size) + " not in {1,2,4,8}"; return DS_BACKEND_INVALID;
+        default: dscuda::set_error_text("fill: element size " + std::to_string(elem_size) + " not in {1,2,4,8}"); return DS_BACKEND_INVALID;
     }
 }
 
@@ -141,7 +156,7 @@ int be_synchronize(int32_t dev) {
     return check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 
-const char* be_last_error() { return t_error.c_str(); }
+const char* be_last_error() { return dscuda::last_error_text(); }
 
 int be_versions(int32_t* runtime, int32_t* driver) {
     int r = 0, d = 0;
@@ -157,7 +172,7 @@ int be_host_alloc(uint64_t bytes, void** out) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
         cudaGetLastError();
-        t_error = "pinned host memory needs a CUDA device";
+        dscuda::set_error_text("pinned host memory needs a CUDA device");
         return DS_BACKEND_NO_DEVICE;
     }
     void* p = nullptr;
