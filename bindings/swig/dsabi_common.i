@@ -12,11 +12,13 @@
  *   handles.i    ConfigHandle, TensorHandle and DevInfo classes and the shared helper functions
  *   data.i       the data pipeline: datasets, writers, tokenizers, samplers, curricula, loaders
  *   comm.i       communicators and their work handles
+ *   ops.i        the op layer (ds_op_*): optimizers, reductions, casts, transformer ops, GEMM,
+ *                attention, quantization, CPU ISA / thread settings
  *
  * dsabi.h is wrapped through a whitelist: %ignoreall, then the functions whose signature needs no
  * help (no status, no out-parameter), the enumerations and macros the bindings use, and the
- * DevInfo fields. Everything else is reached through the helpers of handles.i, data.i and comm.i
- * (and, for the options structs they expose, only the fields they name), so a function
+ * DevInfo fields. Everything else is reached through the helpers of handles.i, data.i, comm.i and
+ * ops.i (and, for the options structs they expose, only the fields they name), so a function
  * added to dsabi.h never shows up in a binding unseen. ds_free is used inside the helpers only, and
  * ds_get_api stays C-only (it serves dlopen() hosts; a binding is linked to the library already).
  */
@@ -64,7 +66,11 @@
 %unignore ds_data_picking_order;
 %unignore ds_data_mode;
 %unignore ds_data_field;
-%rename("%s", regextarget=1) "^DS_(OK|INPROGRESS|ABORTED|ERR_[A-Z0-9_]+|DTYPE_[A-Z0-9_]+|DEV_[A-Z]+|LOG_[A-Z]+|JSON_[A-Z]+|WORLD_[A-Z_]+|REDUCE_[A-Z]+|COMM_BACKEND_[A-Z]+|COMM_SOURCE_[A-Z_]+|DATA_[A-Z0-9_]+)$";
+%unignore ds_cpu_isa;
+%unignore ds_optim_kind;
+%unignore ds_activation;
+%unignore ds_epilogue;
+%rename("%s", regextarget=1) "^DS_(OK|INPROGRESS|ABORTED|ERR_[A-Z0-9_]+|DTYPE_[A-Z0-9_]+|DEV_[A-Z]+|LOG_[A-Z]+|JSON_[A-Z]+|WORLD_[A-Z_]+|REDUCE_[A-Z]+|COMM_BACKEND_[A-Z]+|COMM_SOURCE_[A-Z_]+|DATA_[A-Z0-9_]+|CPU_ISA_[A-Z0-9]+|OPTIM_[A-Z]+|ACT_[A-Z_]+|EPILOGUE_[A-Z_]+)$";
 #if !defined(SWIGJAVA) /* Java would put macros in a public constants interface: dsabi_java.i */
 %unignore DS_VERSION_MAJOR;
 %unignore DS_VERSION_MINOR;
@@ -101,3 +107,4 @@ DSABI_HELPER_NAMES
 %include "handles.i"
 %include "data.i"
 %include "comm.i"
+%include "ops.i"

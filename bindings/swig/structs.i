@@ -2,12 +2,12 @@
  *
  * %include'd by dsabi_common.i before dsabi.h, inside the whitelist: only the fields named here
  * are wrapped. Option structs get settable fields (dsabi.h is otherwise read-only to the
- * bindings); their constructors, in data.i and comm.i, call ds_<x>_options_init, so a field that
- * the hand-written layer leaves alone keeps the library's default (often DS_UNSET_*: "take it from
- * the config"). Pointer and string fields (configs, handles, paths, callbacks) are never exposed:
- * the helpers take them as arguments and set them for the duration of one call, because the
- * target languages could not keep such pointers valid. The header fields struct_size and
- * abi_version stay hidden too; the _init functions fill them.
+ * bindings); their constructors, in data.i, comm.i and ops.i, call ds_<x>_options_init, so a
+ * field that the hand-written layer leaves alone keeps the library's default (often DS_UNSET_*:
+ * "take it from the config"). Pointer and string fields (configs, handles, paths, callbacks) are
+ * never exposed: the helpers take them as arguments and set them for the duration of one call,
+ * because the target languages could not keep such pointers valid. The header fields
+ * struct_size and abi_version stay hidden too; the _init functions fill them.
  *
  * Result structs (DataInfo, DataBuildStats, DataBatchInfo) are read-only and filled by the helper
  * or constructor that returns them; DataCursor is read-write, as checkpoints save and restore it.
@@ -117,3 +117,40 @@ DSABI_STRUCT(DataBatchInfo, ds_data_batch_info)
 %unignore ds_data_batch_info::lr_scale;
 %unignore ds_data_batch_info::global_batch_samples;
 %unignore ds_data_batch_info::pinned;
+
+/* ---- ops -------------------------------------------------------------------------------------- */
+/* Constructed by ops.i with the library's defaults (ds_<x>_options_init; the optimizer's depend on
+ * its kind, which is therefore a constructor argument rather than a settable field). */
+
+DSABI_STRUCT(OptimOptions, ds_optim_options)
+%unignore ds_optim_options::kind;
+DSABI_SETTABLE(ds_optim_options, lr)
+DSABI_SETTABLE(ds_optim_options, beta1)
+DSABI_SETTABLE(ds_optim_options, beta2)
+DSABI_SETTABLE(ds_optim_options, eps)
+DSABI_SETTABLE(ds_optim_options, weight_decay)
+DSABI_SETTABLE(ds_optim_options, bias_correction)
+DSABI_SETTABLE(ds_optim_options, momentum)
+DSABI_SETTABLE(ds_optim_options, dampening)
+DSABI_SETTABLE(ds_optim_options, nesterov)
+DSABI_SETTABLE(ds_optim_options, lr_decay)
+DSABI_SETTABLE(ds_optim_options, max_coeff)
+DSABI_SETTABLE(ds_optim_options, min_coeff)
+DSABI_SETTABLE(ds_optim_options, grad_scale)
+DSABI_SETTABLE(ds_optim_options, check_finite)
+
+DSABI_STRUCT(GemmOptions, ds_gemm_options)
+DSABI_SETTABLE(ds_gemm_options, trans_a)
+DSABI_SETTABLE(ds_gemm_options, trans_b)
+DSABI_SETTABLE(ds_gemm_options, alpha)
+DSABI_SETTABLE(ds_gemm_options, beta)
+DSABI_SETTABLE(ds_gemm_options, epilogue)
+
+DSABI_STRUCT(AttnOptions, ds_attn_options)
+DSABI_SETTABLE(ds_attn_options, causal)
+DSABI_SETTABLE(ds_attn_options, scale)
+
+DSABI_STRUCT(QuantOptions, ds_quant_options)
+DSABI_SETTABLE(ds_quant_options, bits)
+DSABI_SETTABLE(ds_quant_options, group_size)
+DSABI_SETTABLE(ds_quant_options, symmetric)

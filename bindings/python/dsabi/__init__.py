@@ -19,6 +19,9 @@
     with dsabi.Comm() as comm:                             # the ranks of a dsrun / torchrun job
         comm.all_reduce(grads, op="avg")                   # NumPy arrays, torch CPU tensors, Tensors
 
+    y = dsabi.ops.layer_norm(x, weight, bias)              # the op layer: dsabi.ops (NumPy, torch)
+    skipped = dsabi.ops.optim_step(params, grads, m, v, step=1, kind="adamw", lr=1e-3)
+
 Failed calls raise DsError subclasses carrying ``code`` and the library's ``message``. Calls release
 the GIL. The extension refuses to load against a libdsabi of another major.minor version.
 """
@@ -37,10 +40,11 @@ from ._data import *  # noqa: F401,F403
 from ._data import __all__ as _data_all
 from ._comm import *  # noqa: F401,F403
 from ._comm import __all__ as _comm_all
+from . import ops
 
 # Failed calls in the extension raise the exception error_for builds for their code.
 _lib_module.set_error_factory(_error_for)
 
 __version__ = _lib_module.version_string()
 
-__all__ = ["Config", "Diagnostic", "Tensor", "__version__"] + _errors_all + _types_all + _lib_all + _data_all + _comm_all
+__all__ = ["Config", "Diagnostic", "Tensor", "ops", "__version__"] + _errors_all + _types_all + _lib_all + _data_all + _comm_all
