@@ -1,5 +1,9 @@
 // Helpers shared by the CPU kernels: scalar f16/bf16 conversions (round to nearest even), dtype
 // dispatch, and the thread count. Kernels include this and nothing from the C API.
+// The helpers are `static inline`: this header is compiled into translation units built for
+// different instruction sets (*_avx2.cpp, *_avx512.cpp), and an ordinary inline function would be
+// one COMDAT symbol for the whole library - the linker could keep the AVX-512 copy and baseline
+// code would then execute AVX-512 instructions on a CPU without them.
 #pragma once
 
 #include <cmath>
@@ -10,14 +14,14 @@
 
 namespace ds::cpu {
 
-inline float bf16_to_f32(uint16_t h) {
+static inline float bf16_to_f32(uint16_t h) {
     uint32_t u = static_cast<uint32_t>(h) << 16;
     float f;
     std::memcpy(&f, &u, 4);
     return f;
 }
 
-inline uint16_t f32_to_bf16(float f) {
+static inline uint16_t f32_to_bf16(float f) {
     uint32_t u;
     std::memcpy(&u, &f, 4);
     if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // quiet NaN
@@ -25,7 +29,7 @@ inline uint16_t f32_to_bf16(float f) {
     return static_cast<uint16_t>(u >> 16);
 }
 
-inline float f16_to_f32(uint16_t h) {
+static inline float f16_to_f32(uint16_t h) {
     uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t man = h & 0x3ffu;
@@ -51,7 +55,7 @@ inline float f16_to_f32(uint16_t h) {
     return f;
 }
 
-inline uint16_t f32_to_f16(float f) {
+static inline uint16_t f32_to_f16(float f) {
     uint32_t u;
     std::memcpy(&u, &f, 4);
     uint32_t sign = (u >> 16) & 0x8000u;
@@ -76,7 +80,7 @@ inline uint16_t f32_to_f16(float f) {
 }
 
 // Load element i of a float buffer of dtype (DS_DTYPE_F32/F16/BF16) as f32.
-inline float load_f32(const void* p, int32_t dtype, int64_t i) {
+static inline float load_f32(const void* p, int32_t dtype, int64_t i) {
     switch (dtype) {
         case DS_DTYPE_F16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
         case DS_DTYPE_BF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
@@ -85,7 +89,7 @@ inline float load_f32(const void* p, int32_t dtype, int64_t i) {
 }
 
 // Store v as element i of a float buffer of dtype (round to nearest even).
-inline void store_f32(void* p, int32_t dtype, int64_t i, float v) {
+static inline void store_f32(void* p, int32_t dtype, int64_t i, float v) {
     switch (dtype) {
         case DS_DTYPE_F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); break;
         case DS_DTYPE_BF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(v); break;

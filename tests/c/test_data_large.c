@@ -101,6 +101,8 @@ TEST(read_across_2gb_with_bounded_memory) {
     lo.micro_batch_size = 16;
     lo.num_workers = 2;
     lo.seed = 1;
+    lo.pin_memory = 0; /* the bound is about the data path: on a GPU machine pinned batches would
+                          create a CUDA context, which alone takes ~250 MB of host memory */
     ds_data_loader_t* l = NULL;
     CHECK_OK(ds_data_loader_create(d, &lo, &l));
     uint64_t lo_first = UINT64_MAX, hi_first = 0;
