@@ -573,7 +573,8 @@ DS_API ds_status_t ds_op_cast(const ds_tensor_t* src, ds_tensor_t* dst, float sc
 /* out[N, D] = weight[V, D][ids[N]]; ids i32 or i64 in [0, V) (DS_ERR_INVALID_ARG names the first
  * bad id on the CPU; on CUDA out-of-range ids produce zero rows). */
 DS_API ds_status_t ds_op_embedding(const ds_tensor_t* weight, const ds_tensor_t* ids, ds_tensor_t* out);
-/* dweight[V, D] += scatter-add of dout[N, D] at ids (deterministic order). */
+/* dweight[V, D] += scatter-add of dout[N, D] at ids (deterministic order). Out-of-range ids:
+ * DS_ERR_INVALID_ARG on the CPU; skipped on CUDA. */
 DS_API ds_status_t ds_op_embedding_backward(const ds_tensor_t* ids, const ds_tensor_t* dout, ds_tensor_t* dweight);
 
 /* y[N, D] = (x - mean) * rstd * weight + bias over the last dimension; bias optional; mean and rstd
@@ -618,12 +619,15 @@ DS_API ds_status_t ds_op_softmax_backward(const ds_tensor_t* y, const ds_tensor_
  * streamed over the vocabulary (no [N, V] temporary): losses[N] f32 = logsumexp(row) - row[target];
  * dlogits[N, V] (optional, same dtype as logits) = (softmax(row) - onehot(target)) * dloss, where
  * dloss is the gradient of each row's loss (1/N for a mean). Rows whose target equals
- * ignore_index get loss 0 and zero gradient. dlogits may alias logits (in-place backward). */
+ * ignore_index get loss 0 and zero gradient. A target outside [0, V) that is not ignore_index gives
+ * DS_ERR_INVALID_ARG naming its row on the CPU, and is treated as ignored on CUDA. dlogits may alias
+ * logits (in-place backward). */
 DS_API ds_status_t ds_op_cross_entropy(const ds_tensor_t* logits, const ds_tensor_t* targets, int64_t ignore_index,
                                        float dloss, ds_tensor_t* losses, ds_tensor_t* dlogits);
 /* Rotary position embedding on x[N, H, D] (D even) at positions[N] (i32 or i64), with the rotate-half
- * pairing of GPT-NeoX and Llama: (x[i], x[i + D/2]) turns by pos * theta^(-2i/D). inverse = 1 turns
- * the other way, which is the backward. y may alias x. */
+ * pairing of GPT-NeoX and Llama: (x[i], x[i + D/2]) turns by pos * theta^(-2i/D), the angle computed
+ * in f32 as those models' reference code does. inverse = 1 turns the other way, which is the
+ * backward. y may alias x. */
 DS_API ds_status_t ds_op_rope(const ds_tensor_t* x, const ds_tensor_t* positions, float theta, int32_t inverse,
                               ds_tensor_t* y);
 /* Inverted dropout: y = x * keep / (1 - p), keep drawn from a counter-based generator keyed by

@@ -70,6 +70,7 @@ int64_t Tensor::numel() const {
 uint64_t Tensor::nbytes() const { return static_cast<uint64_t>(numel()) * dtype_size(dtype); }
 
 bool Tensor::contiguous() const {
+    if (numel() == 0) return true;  // an empty tensor has no layout to get wrong
     int64_t expect = 1;
     for (int32_t i = ndim - 1; i >= 0; --i) {
         if (shape[i] != 1 && strides[i] != expect) return false;
