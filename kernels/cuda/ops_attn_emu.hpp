@@ -439,6 +439,14 @@ inline __half from_f32<__half>(float x) {
 
 inline float exp2_approx(float x) { return std::exp2(x); }
 inline float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+inline bool warp_any(bool v) {
+    float f = v ? 1.0f : 0.0f;
+    for (int m = 1; m < 32; m <<= 1) {
+        const float o = shfl_xor(f, m);
+        f = o > f ? o : f;
+    }
+    return f != 0.0f;
+}
 inline void atomic_add2(float* p, float a, float b) {
     p[0] += a;
     p[1] += b;

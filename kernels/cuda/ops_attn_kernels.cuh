@@ -11,13 +11,17 @@
 // from shared memory feeds two mmas; MT = 1 with 8 warps is the alternative the launcher can select) for
 // the whole loop:
 //   Q block -> shared (cp.async); its A fragments are re-read with ldmatrix for every key tile;
-//   for each key tile of BN = 64 keys (double-buffered K/V tiles in shared memory, cp.async prefetch of
-//   the next tile while this one is used):
+//   for each key tile of BN keys (64; 128 for D = 64; double-buffered K/V tiles in shared memory,
+//   cp.async prefetch of the next tile while this one is used), in sub-tiles of SUB keys (32 for D = 128
+//   so that S and the O accumulators fit in the registers without spilling; else BN):
 //     S = Q K^T (mma), scaled into log2 units, masked (-inf) where needed,
-//     online softmax in registers (row max and sum per thread, quad shuffles), P = exp2(S - m),
-//     O = O * alpha + P V with P converted in registers from the accumulator layout to A fragments;
+//     online softmax in registers (row max and sum per thread, quad shuffles), P = exp2(S - m), where
+//     m only moves (and O and l are rescaled) when some row of the warp grew by more than 8 (lazy
+//     rescaling: P stays below 2^8),
+//     O += P V with P converted in registers from the accumulator layout to A fragments;
 //   O / l staged through shared memory and written with 16-byte stores; lse = (m + log2 l) * ln 2.
-// Causal tile skipping: a query block only visits the key tiles its last row can see.
+// Causal tile skipping: a query block only visits the key tiles its last row can see, and a warp skips
+// the sub-tiles its last row cannot see; causal blocks are scheduled heaviest first across all heads.
 //
 // Backward, one CTA per (key tile of BN = 64 keys, kv head, batch), NW = 4 warps each owning 16 keys:
 //   K, V tile -> shared once; for every query head of the kv head's group and every query block of BM =
@@ -133,6 +137,7 @@ DSATTN_DEV float exp2_approx(float x) {
 }
 
 DSATTN_DEV float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+DSATTN_DEV bool warp_any(bool v) { return __any_sync(0xffffffffu, v) != 0; }
 
 // *p += a, p[1] += b (f32, relaxed; the dQ workspace).
 DSATTN_DEV void atomic_add2(float* p, float a, float b) {
@@ -192,6 +197,26 @@ struct BwdParams {
 template <int D, int NTHREADS, typename T>
 DSATTN_DEV void load_tile(T* sdst, const T* base, int64_t stride, int64_t row0, int64_t limit, int rows, int tid) {
     constexpr int CH = D / 8;
+    constexpr int RS = NTHREADS / CH;  // rows per pass: a thread keeps its chunk and (row & 7) over passes
+    static_assert(NTHREADS % CH == 0 && RS % 8 == 0, "load_tile: thread layout");
+    const int r0 = tid / CH, ch = tid % CH;
+    T* d = sdst + swz(r0, ch, D);
+    int64_t row = row0 + r0;
+    const T* src = base + row * stride + ch * 8;
+    const int64_t step = static_cast<int64_t>(RS) * stride;
+    for (int r = r0; r < rows; r += RS) {
+        const bool valid = row < limit;
+        cp_async16(d, valid ? src : base, valid);
+        d += RS * D;
+        row += RS;
+        src += step;
+    }
+}
+
+// load_tile with the chunk loop of the backward (whose register allocation does better with it).
+template <int D, int NTHREADS, typename T>
+DSATTN_DEV void load_tile_b(T* sdst, const T* base, int64_t stride, int64_t row0, int64_t limit, int rows, int tid) {
+    constexpr int CH = D / 8;
     for (int c = tid; c < rows * CH; c += NTHREADS) {
         const int r = c / CH, ch = c % CH;
         const int64_t row = row0 + r;
@@ -207,7 +232,10 @@ template <int D, int NW, int MT_ = 2>
 struct FwdCfg {
     static constexpr int MT = MT_;           // 16-row m-tiles per warp: each K / V fragment feeds MT mmas
     static constexpr int BM = 16 * MT * NW;  // query rows per CTA
-    static constexpr int BN = 64;            // keys per tile
+    static constexpr int BN = D == 64 ? 128 : 64;  // keys per tile (double-buffered in shared memory)
+    // Keys per softmax step (a divisor of BN): 32 for D = 128 with two m-tiles, so that the S fragments
+    // (16 MT x SUB f32 per warp) and the O accumulators fit in the registers without spilling.
+    static constexpr int SUB = (D == 128 && MT_ == 2) ? 32 : 64;
     static constexpr int NT = 32 * NW;       // threads
     static constexpr int SMEM = (BM * D + 4 * BN * D) * 2;  // Q, K[2], V[2] (16-bit elements)
 };
@@ -215,9 +243,9 @@ struct FwdCfg {
 template <typename T, int D, int NW, int MT_, bool CAUSAL>
 __global__ void __launch_bounds__(32 * NW, MT_ == 2 ? 2 : 1) attn_fwd_kernel(const FwdParams p) {
     using Cfg = FwdCfg<D, NW, MT_>;
-    constexpr int MT = Cfg::MT, BM = Cfg::BM, BN = Cfg::BN, NT = Cfg::NT;
-    constexpr int KD = D / 16;  // k-steps over the head dimension
-    constexpr int NB = BN / 8;  // 8-key column blocks of S
+    constexpr int MT = Cfg::MT, BM = Cfg::BM, BN = Cfg::BN, NT = Cfg::NT, SUB = Cfg::SUB;
+    constexpr int KD = D / 16;   // k-steps over the head dimension
+    constexpr int NB = SUB / 8;  // 8-key column blocks of S (per sub-tile)
     constexpr int DB = D / 8;   // 8-wide column blocks of O
     DSATTN_SMEM(smem);
     T* sQ = reinterpret_cast<T*>(smem);
@@ -227,9 +255,22 @@ __global__ void __launch_bounds__(32 * NW, MT_ == 2 ? 2 : 1) attn_fwd_kernel(con
     const int tid = static_cast<int>(threadIdx.x);
     const int warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, tq = lane & 3;  // mma row group and thread-in-group
-    const int64_t m_block = static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x;  // heaviest blocks first
-    const int h = static_cast<int>(blockIdx.y);
-    const int64_t b = blockIdx.z;
+    // Causal: blocks are numbered x fastest, then y, z (the launch order), and mapped so that the query
+    // block varies slowest, heaviest (last) first: the long blocks of every head start before the short
+    // ones, which fill the tail. Otherwise the blocks of one head run together (their K / V stay in L2).
+    int64_t m_block, b;
+    int h;
+    if (CAUSAL) {
+        const int64_t hb_n = static_cast<int64_t>(gridDim.y) * gridDim.z;  // (head, batch) pairs
+        const int64_t flat = blockIdx.x + static_cast<int64_t>(gridDim.x) * (blockIdx.y + static_cast<int64_t>(gridDim.y) * blockIdx.z);
+        m_block = static_cast<int64_t>(gridDim.x) - 1 - flat / hb_n;
+        h = static_cast<int>(flat % hb_n % gridDim.y);
+        b = flat % hb_n / gridDim.y;
+    } else {
+        m_block = blockIdx.x;
+        h = static_cast<int>(blockIdx.y);
+        b = blockIdx.z;
+    }
     const int hk = h / p.G;
     const int64_t m0 = m_block * BM;
     const int64_t q_stride = static_cast<int64_t>(p.Hq) * D;
@@ -277,108 +318,139 @@ __global__ void __launch_bounds__(32 * NW, MT_ == 2 ? 2 : 1) attn_fwd_kernel(con
         cp_async_commit();
         cp_async_wait<1>();  // Q (first tile) and this tile have landed
         __syncthreads();
-        const T* tK = sK + buf * BN * D;
-        const T* tV = sV + buf * BN * D;
 
-        // S = Q K^T for 16 MT rows x BN keys; each K fragment feeds MT m-tiles.
-        float s[MT][NB][4];
+        // The tile's keys in sub-tiles of SUB keys, each with its own online softmax step (SUB < BN keeps
+        // S small enough for the D = 128 accumulators to stay in registers).
+#pragma unroll 1
+        for (int sub = 0; sub < BN / SUB; ++sub) {
+            const int64_t n0 = static_cast<int64_t>(t) * BN + sub * SUB;
+            // A sub-tile that no row of this warp sees (past S_kv, or after the causal limit of the warp's
+            // last row) changes nothing: skip it (warp-uniform).
+            if (n0 >= p.Skv || (CAUSAL && n0 > m0 + wrow + 16 * MT - 1 + p.off)) continue;
+            const T* tK = sK + buf * BN * D + sub * SUB * D;
+            const T* tV = sV + buf * BN * D + sub * SUB * D;
+
+            // S = Q K^T for 16 MT rows x SUB keys; each K fragment feeds MT m-tiles.
+            float s[MT][NB][4];
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+            for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int i = 0; i < NB; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
+                for (int i = 0; i < NB; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll 2
-        for (int kk = 0; kk < KD; ++kk) {
-            uint32_t qa[MT][4];
+            for (int kk = 0; kk < KD; ++kk) {
+                uint32_t qa[MT][4];
 #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) ldsm_x4(qa[mt], sQ + swz(wrow + 16 * mt + (lane & 15), kk * 2 + (lane >> 4), D));
+                for (int mt = 0; mt < MT; ++mt)
+                    ldsm_x4(qa[mt], sQ + swz(wrow + 16 * mt + (lane & 15), kk * 2 + (lane >> 4), D));
 #pragma unroll
-            for (int nb2 = 0; nb2 < NB / 2; ++nb2) {
-                uint32_t kb[4];
-                ldsm_x4(kb, tK + swz(nb2 * 16 + ((lane >> 4) << 3) + (lane & 7), kk * 2 + ((lane >> 3) & 1), D));
+                for (int nb2 = 0; nb2 < NB / 2; ++nb2) {
+                    uint32_t kb[4];
+                    ldsm_x4(kb, tK + swz(nb2 * 16 + ((lane >> 4) << 3) + (lane & 7), kk * 2 + ((lane >> 3) & 1), D));
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt) {
-                    mma16816<T>(s[mt][2 * nb2], qa[mt], kb[0], kb[1]);
-                    mma16816<T>(s[mt][2 * nb2 + 1], qa[mt], kb[2], kb[3]);
+                    for (int mt = 0; mt < MT; ++mt) {
+                        mma16816<T>(s[mt][2 * nb2], qa[mt], kb[0], kb[1]);
+                        mma16816<T>(s[mt][2 * nb2 + 1], qa[mt], kb[2], kb[3]);
+                    }
                 }
             }
-        }
 
-        // Scale to log2 units; mask keys past S_kv and, under a causal mask, keys after the row's limit.
-        const int64_t n0 = static_cast<int64_t>(t) * BN;
+            // Scale to log2 units; mask keys past S_kv and, under a causal mask, keys after the row's limit.
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+            for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int nb = 0; nb < NB; ++nb)
+                for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) s[mt][nb][e] *= p.scale_log2;
-        if (n0 + BN > p.Skv || (CAUSAL && n0 + BN - 1 > m0 + p.off)) {
+                    for (int e = 0; e < 4; ++e) s[mt][nb][e] *= p.scale_log2;
+            if (n0 + SUB > p.Skv || (CAUSAL && n0 + SUB - 1 > m0 + wrow + p.off)) {
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                    for (int r = 0; r < 2; ++r) {
+                        // Keys of this sub-tile that row (mt, r) sees: columns [0, lim).
+                        int64_t lim64 = p.Skv - n0;
+                        if (CAUSAL) {
+                            const int64_t causal_lim = row_a + 16 * mt + 8 * r + p.off + 1 - n0;
+                            lim64 = causal_lim < lim64 ? causal_lim : lim64;
+                        }
+                        const int lim = lim64 < 0 ? 0 : lim64 > SUB ? SUB : static_cast<int>(lim64);
+#pragma unroll
+                        for (int nb = 0; nb < NB; ++nb) {
+                            if (nb * 8 + 2 * tq >= lim) s[mt][nb][2 * r] = -INFINITY;
+                            if (nb * 8 + 2 * tq + 1 >= lim) s[mt][nb][2 * r + 1] = -INFINITY;
+                        }
+                    }
+            }
+
+            // Online softmax for rows (mt, r): row_a + 16 mt + 8 r. The running max only moves (and O and
+            // the sums are rescaled) when some row of the warp has grown by more than kLazy (log2 units);
+            // otherwise the stale max stays, which bounds P by 2^kLazy (exact in f32 sums and bf16/f16 P).
+            constexpr float kLazy = 8.0f;
+            float mx[MT][2];
+            bool grow = false;
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
                 for (int r = 0; r < 2; ++r) {
-                    // Keys of this tile that row (mt, r) sees: columns [0, lim).
-                    int64_t lim64 = p.Skv - n0;
-                    if (CAUSAL) {
-                        const int64_t causal_lim = row_a + 16 * mt + 8 * r + p.off + 1 - n0;
-                        lim64 = causal_lim < lim64 ? causal_lim : lim64;
+                    float m = row_max[mt][r];
+#pragma unroll
+                    for (int nb = 0; nb < NB; ++nb) m = fmaxf(m, fmaxf(s[mt][nb][2 * r], s[mt][nb][2 * r + 1]));
+                    m = fmaxf(m, shfl_xor(m, 1));
+                    m = fmaxf(m, shfl_xor(m, 2));
+                    mx[mt][r] = m;
+                    grow |= m > row_max[mt][r] + kLazy;  // -inf + kLazy = -inf: a first finite max grows
+                }
+            if (warp_any(grow)) {
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                    for (int r = 0; r < 2; ++r) {
+                        const float base = mx[mt][r] == -INFINITY ? 0.0f : mx[mt][r];
+                        const float alpha = exp2_approx(row_max[mt][r] - base);
+                        row_max[mt][r] = mx[mt][r];
+                        row_sum[mt][r] *= alpha;
+#pragma unroll
+                        for (int db = 0; db < DB; ++db) {
+                            acc[mt][db][2 * r] *= alpha;
+                            acc[mt][db][2 * r + 1] *= alpha;
+                        }
                     }
-                    const int lim = lim64 < 0 ? 0 : lim64 > BN ? BN : static_cast<int>(lim64);
+            }
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+                    const float base = row_max[mt][r] == -INFINITY ? 0.0f : row_max[mt][r];  // rows that saw nothing yet stay at zero
+                    float sum = 0.0f;
 #pragma unroll
                     for (int nb = 0; nb < NB; ++nb) {
-                        if (nb * 8 + 2 * tq >= lim) s[mt][nb][2 * r] = -INFINITY;
-                        if (nb * 8 + 2 * tq + 1 >= lim) s[mt][nb][2 * r + 1] = -INFINITY;
+                        s[mt][nb][2 * r] = exp2_approx(s[mt][nb][2 * r] - base);
+                        s[mt][nb][2 * r + 1] = exp2_approx(s[mt][nb][2 * r + 1] - base);
+                        sum += s[mt][nb][2 * r] + s[mt][nb][2 * r + 1];
                     }
+                    row_sum[mt][r] += sum;
                 }
-        }
 
-        // Online softmax for rows (mt, r): row_a + 16 mt + 8 r.
+            // O += P V: P's accumulator layout is the A fragment layout of a 16 x 16 key step; each V
+            // fragment feeds MT m-tiles.
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                float mx = row_max[mt][r];
-#pragma unroll
-                for (int nb = 0; nb < NB; ++nb) mx = fmaxf(mx, fmaxf(s[mt][nb][2 * r], s[mt][nb][2 * r + 1]));
-                mx = fmaxf(mx, shfl_xor(mx, 1));
-                mx = fmaxf(mx, shfl_xor(mx, 2));
-                const float base = mx == -INFINITY ? 0.0f : mx;  // rows that saw nothing yet stay at zero
-                const float alpha = exp2_approx(row_max[mt][r] - base);
-                row_max[mt][r] = mx;
-                float sum = 0.0f;
-#pragma unroll
-                for (int nb = 0; nb < NB; ++nb) {
-                    s[mt][nb][2 * r] = exp2_approx(s[mt][nb][2 * r] - base);
-                    s[mt][nb][2 * r + 1] = exp2_approx(s[mt][nb][2 * r + 1] - base);
-                    sum += s[mt][nb][2 * r] + s[mt][nb][2 * r + 1];
-                }
-                row_sum[mt][r] = row_sum[mt][r] * alpha + sum;
-#pragma unroll
-                for (int db = 0; db < DB; ++db) {
-                    acc[mt][db][2 * r] *= alpha;
-                    acc[mt][db][2 * r + 1] *= alpha;
-                }
-            }
-
-        // O += P V: P's accumulator layout is the A fragment layout of a 16 x 16 key step; each V
-        // fragment feeds MT m-tiles.
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk) {
-            uint32_t pa[MT][4];
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-                pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-            }
-#pragma unroll
-            for (int db2 = 0; db2 < DB / 2; ++db2) {
-                uint32_t vb[4];
-                ldsm_x4_t(vb, tV + swz(kk * 16 + (((lane >> 3) & 1) << 3) + (lane & 7), db2 * 2 + (lane >> 4), D));
+            for (int kk = 0; kk < SUB / 16; ++kk) {
+                uint32_t pa[MT][4];
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
-                    mma16816<T>(acc[mt][2 * db2], pa[mt], vb[0], vb[1]);
-                    mma16816<T>(acc[mt][2 * db2 + 1], pa[mt], vb[2], vb[3]);
+                    pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                    pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                    pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                    pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+                }
+#pragma unroll
+                for (int db2 = 0; db2 < DB / 2; ++db2) {
+                    uint32_t vb[4];
+                    ldsm_x4_t(vb, tV + swz(kk * 16 + (((lane >> 3) & 1) << 3) + (lane & 7), db2 * 2 + (lane >> 4), D));
+#pragma unroll
+                    for (int mt = 0; mt < MT; ++mt) {
+                        mma16816<T>(acc[mt][2 * db2], pa[mt], vb[0], vb[1]);
+                        mma16816<T>(acc[mt][2 * db2 + 1], pa[mt], vb[2], vb[3]);
+                    }
                 }
             }
         }
@@ -507,8 +579,8 @@ __global__ void __launch_bounds__(128, 1) attn_bwd_kernel(const BwdParams p) {
         const int h = hk * p.G + static_cast<int>(step / per_head);
         const int64_t m0 = (mt_first + step % per_head) * BM;
         const int64_t q_off = (b * p.S * p.Hq + h) * D;
-        load_tile<D, NT>(sQ + buf * BM * D, static_cast<const T*>(p.q) + q_off, q_stride, m0, p.S, BM, tid);
-        load_tile<D, NT>(sdO + buf * BM * D, static_cast<const T*>(p.dout) + q_off, q_stride, m0, p.S, BM, tid);
+        load_tile_b<D, NT>(sQ + buf * BM * D, static_cast<const T*>(p.q) + q_off, q_stride, m0, p.S, BM, tid);
+        load_tile_b<D, NT>(sdO + buf * BM * D, static_cast<const T*>(p.dout) + q_off, q_stride, m0, p.S, BM, tid);
         for (int r = tid; r < BM; r += NT) {
             const int64_t i = m0 + r;
             float l2 = INFINITY, ds = 0.0f;
@@ -522,8 +594,8 @@ __global__ void __launch_bounds__(128, 1) attn_bwd_kernel(const BwdParams p) {
         }
     };
 
-    load_tile<D, NT>(sK, kg, kv_stride, n0, p.Skv, BN, tid);
-    load_tile<D, NT>(sV, vg, kv_stride, n0, p.Skv, BN, tid);
+    load_tile_b<D, NT>(sK, kg, kv_stride, n0, p.Skv, BN, tid);
+    load_tile_b<D, NT>(sV, vg, kv_stride, n0, p.Skv, BN, tid);
     if (n_steps > 0) load_q(0, 0);
     cp_async_commit();
 
