@@ -4,11 +4,15 @@
 // a transposing pack of [n, k] B through 16 x 16 in-register transposes.
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the unmasked intrinsics as "(may be)
 // used uninitialized" (GCC bug 105593): silenced for the intrinsics header only.
+#if defined(__clang__)
+#include <immintrin.h>
+#else
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#endif
 
 #include "gemm.hpp"
 #include "gemm_driver.hpp"
@@ -179,8 +183,13 @@ struct KernelAvx512 {
 // half; a lone last k pairs with 0) and the micro-kernel uses VDPBF16PS, which adds both products of
 // a pair into an f32 accumulator: twice the multiply-adds per instruction, half the packed bytes.
 // Accumulation stays f32 (the instruction flushes bf16 denormals to zero, below 1.2e-38).
+// (GCC: a target pragma over the region; clang: the same attribute applied to every function in it.)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512bf16"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512bf16")
+#endif
 struct KernelAvx512Bf16 : KernelAvx512 {
     static constexpr bool kPairs = true;
 
@@ -328,7 +337,11 @@ struct KernelAvx512Bf16 : KernelAvx512 {
         }
     }
 };
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 bool cpu_has_avx512_bf16() {
     static const bool has = [] {
