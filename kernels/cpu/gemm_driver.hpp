@@ -37,7 +37,6 @@ namespace {
 
 inline int64_t g_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t g_min(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t g_max(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t g_round_up(int64_t a, int64_t b) { return g_cdiv(a, b) * b; }
 
 inline float g_bf16_to_f32(uint16_t h) {
@@ -169,13 +168,12 @@ struct GemmDriver {
 
     // One MR-tall sliver of op(A): rows i0..i0+mr (mr <= MR, zero padded), columns pc..pc+kc.
     static void pack_a(const ds_op_gemm_args_t& g, const void* A, int64_t i0, int64_t mr, int64_t pc, int64_t kc,
-                       float* dst, float* tmp) {
+                       float* dst) {
         if constexpr (K::kPairs) {
             K::pack_a_pairs(g, A, i0, mr, pc, kc, dst);
             return;
         }
         const int32_t dt = g.a_dtype;
-        (void)tmp;
         if (!g.trans_a) {  // A is [m, k]: a transposition (the ISA's SIMD one, or pack_at_generic)
             K::pack_at(at(A, dt, i0 * g.lda + pc), dt, g.lda, mr, kc, dst);
         } else {  // A is [k, m]: each k row of the sliver is contiguous
@@ -257,11 +255,10 @@ struct GemmDriver {
         }
     }
 
-    // Per-thread buffers (floats): packed B panel, packed A block, conversion rows, f32 C workspace.
+    // Per-thread buffers (floats): packed B panel, packed A block, f32 C workspace.
     struct Buffers {
         float* bp;
         float* ap;
-        float* tmp;
         float* ws;
     };
 
@@ -290,7 +287,7 @@ struct GemmDriver {
                 for (int64_t ic = i0; ic < i1; ic += MC) {
                     const int64_t mc = g_min(MC, i1 - ic);
                     for (int64_t ir = 0; ir < mc; ir += MR)
-                        pack_a(g, A, ic + ir, g_min(MR, mc - ir), pc, kc, buf.ap + ir * kc, buf.tmp);
+                        pack_a(g, A, ic + ir, g_min(MR, mc - ir), pc, kc, buf.ap + ir * kc);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = static_cast<int>(g_min(MR, mc - ir));
                         const float* a = buf.ap + ir * kc;
@@ -480,9 +477,8 @@ struct GemmDriver {
         const int64_t kc_max = g_min(K::KC, g.k);
         const int64_t bp_size = kc_max * K::NC;
         const int64_t ap_size = K::MC * kc_max;
-        const int64_t tmp_size = (MR > NR ? MR : NR) * kc_max;
         const int64_t ws_size = g.c_dtype == DS_DTYPE_F32 ? 0 : m_tile * K::NC;
-        const int64_t stride = g_round_up(bp_size + ap_size + tmp_size + ws_size, 16);  // 64-byte aligned
+        const int64_t stride = g_round_up(bp_size + ap_size + ws_size, 16);  // 64-byte aligned
         static thread_local GemmScratch scratch;
         float* base = scratch.get(static_cast<size_t>(nthreads * stride));
         const int64_t mb_per = g_cdiv(mblocks, tm), nb_per = g_cdiv(nblocks, tn);
@@ -491,7 +487,7 @@ struct GemmDriver {
         {
             const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
             float* mine = base + tid * stride;
-            const Buffers buf{mine, mine + bp_size, mine + bp_size + ap_size, mine + bp_size + ap_size + tmp_size};
+            const Buffers buf{mine, mine + bp_size, mine + bp_size + ap_size};
             for (int64_t it = tid; it < items; it += nt) {
                 const int64_t b = it / tiles, t = it % tiles;
                 const int64_t ti = t / tn, tj = t % tn;

@@ -190,9 +190,79 @@ __global__ void dequant_kernel(const uint8_t* __restrict__ q, const float* __res
     }
 }
 
+__device__ inline uint32_t out_bits(float v, float*) { return __float_as_uint(v); }
+__device__ inline uint32_t out_bits(float v, __half*) { return __half_as_ushort(__float2half_rn(v)); }
+__device__ inline uint32_t out_bits(float v, __nv_bfloat16*) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+
+// The fast form: one thread per 16 bytes of q (16 int8 or 32 int4 values, all of one group), one
+// index division per vector, 16-byte loads and stores. Needs 16-byte aligned q and y, a row of q a
+// multiple of 16 bytes and group_size a multiple of the values per vector (dequant_vec_ok).
+template <class T, int BITS, bool SYM>
+__global__ void dequant_vec_kernel(const uint4* __restrict__ q, const float* __restrict__ scales,
+                                   const float* __restrict__ zeros, T* __restrict__ y, int64_t rows, int64_t cols,
+                                   int group) {
+    constexpr int kPer = BITS == 8 ? 16 : 32;            // values per 16 bytes of q
+    constexpr int kWordsOut = kPer * sizeof(T) / 4;      // 32-bit words of output
+    const int64_t vpr = cols / kPer;                     // vectors per row
+    const int64_t total = rows * vpr, ngroups = cols / group;
+    for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < total;
+         v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t r = v / vpr;
+        const int64_t e0 = (v - r * vpr) * kPer;
+        const int64_t gi = r * ngroups + e0 / group;
+        const float sc = scales[gi], z = SYM ? 0.0f : zeros[gi];
+        const uint4 w = __ldg(q + v);
+        const uint32_t in[4] = {w.x, w.y, w.z, w.w};
+        uint32_t out[kWordsOut];
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+            const uint32_t byte = (in[(BITS == 8 ? i : i / 2) / 4] >> (8 * ((BITS == 8 ? i : i / 2) % 4))) & 0xffu;
+            int lvl;
+            if (BITS == 8)
+                lvl = SYM ? static_cast<int>(static_cast<int8_t>(byte)) : static_cast<int>(byte);
+            else
+                lvl = static_cast<int>((i & 1) ? byte >> 4 : byte & 15u);
+            const uint32_t bits = out_bits(dequant_level(lvl, sc, z, BITS, SYM), static_cast<T*>(nullptr));
+            if (sizeof(T) == 4) {
+                out[i] = bits;
+            } else if (i & 1) {
+                out[i / 2] |= bits << 16;
+            } else {
+                out[i / 2] = bits;
+            }
+        }
+        uint4* dst = reinterpret_cast<uint4*>(y + r * cols + e0);
+#pragma unroll
+        for (int i = 0; i < kWordsOut / 4; ++i)
+            dst[i] = make_uint4(out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]);
+    }
+}
+
+bool dequant_vec_ok(const void* q, const void* y, int64_t cols, int group, int bits) {
+    const int per = bits == 8 ? 16 : 32;
+    return (reinterpret_cast<uintptr_t>(q) & 15u) == 0 && (reinterpret_cast<uintptr_t>(y) & 15u) == 0 &&
+           cols % per == 0 && group % per == 0;
+}
+
+template <class T, int BITS, bool SYM>
+int launch_dequant_vec(const void* q, const float* scales, const float* zeros, void* y, int64_t rows, int64_t cols,
+                       int group) {
+    const int64_t vecs = rows * cols / (BITS == 8 ? 16 : 32);
+    dequant_vec_kernel<T, BITS, SYM><<<static_cast<unsigned>(grid_for(vecs, 256)), 256>>>(
+        static_cast<const uint4*>(q), scales, zeros, static_cast<T*>(y), rows, cols, group);
+    return check_launch("dequantize kernel");
+}
+
 template <class T>
 int launch_dequantize(const void* q, const float* scales, const float* zeros, void* y, int64_t rows, int64_t cols,
                       int group, int bits, int sym) {
+    if (dequant_vec_ok(q, y, cols, group, bits)) {
+        if (bits == 8)
+            return sym ? launch_dequant_vec<T, 8, true>(q, scales, zeros, y, rows, cols, group)
+                       : launch_dequant_vec<T, 8, false>(q, scales, zeros, y, rows, cols, group);
+        return sym ? launch_dequant_vec<T, 4, true>(q, scales, zeros, y, rows, cols, group)
+                   : launch_dequant_vec<T, 4, false>(q, scales, zeros, y, rows, cols, group);
+    }
     const int64_t bytes = rows * (bits == 8 ? cols : cols / 2);
     dequant_kernel<T><<<static_cast<unsigned>(grid_for(bytes, 256)), 256>>>(
         static_cast<const uint8_t*>(q), scales, zeros, static_cast<T*>(y), rows, cols, group, bits, sym);
@@ -395,16 +465,20 @@ __device__ inline void compute_chunk(float (&acc)[kDecTiles][4], const Chunk<BIT
     }
 }
 
-template <class T, int BITS, bool SYM>
-__global__ void __launch_bounds__(kDecWarps * 32) wq_decode_tc(const T* __restrict__ x, const uint8_t* __restrict__ wq,
-                                                              const float* __restrict__ scales,
-                                                              const float* __restrict__ zeros, const T* __restrict__ bias,
-                                                              T* __restrict__ y, int M, int N, int K, int group) {
+// HI: M > 8, so rows g + 8 of x exist; without them (decode, M <= 8) each warp keeps four chunks in
+// flight instead of two in the same registers.
+template <class T, int BITS, bool SYM, bool HI>
+__global__ void __launch_bounds__(kDecWarps * 32, 2) wq_decode_tc(const T* __restrict__ x, const uint8_t* __restrict__ wq,
+                                                                 const float* __restrict__ scales,
+                                                                 const float* __restrict__ zeros,
+                                                                 const T* __restrict__ bias, T* __restrict__ y, int M,
+                                                                 int N, int K, int group) {
+    constexpr int U = HI ? 2 : 4;  // chunks loaded before any is used
     __shared__ float red[kDecWarps][kDecTiles][32][4];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int n0 = blockIdx.x * kDecRows;
     const int nchunks = K / 64;
-    const bool row_lo = g < M, row_hi = g + 8 < M;
+    const bool row_lo = g < M, row_hi = HI && g + 8 < M;
     const T* x_lo = x + static_cast<int64_t>(g) * K;
     const T* x_hi = x + static_cast<int64_t>(g + 8) * K;
 
@@ -412,15 +486,19 @@ __global__ void __launch_bounds__(kDecWarps * 32) wq_decode_tc(const T* __restri
 #pragma unroll
     for (int t = 0; t < kDecTiles; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.0f;
 
-    // Two chunks per iteration, both loaded before either is used: more bytes in flight per warp.
-    for (int c = warp; c < nchunks; c += 2 * kDecWarps) {
-        const int c2 = c + kDecWarps;
-        const bool has2 = c2 < nchunks;
-        Chunk<BITS> ch0, ch1;
-        load_chunk<T, BITS, SYM>(ch0, true, c, q, g, n0, N, K, group, wq, scales, zeros, x_lo, x_hi, row_lo, row_hi);
-        load_chunk<T, BITS, SYM>(ch1, has2, c2, q, g, n0, N, K, group, wq, scales, zeros, x_lo, x_hi, row_lo, row_hi);
-        compute_chunk<T, BITS, SYM>(acc, ch0);
-        if (has2) compute_chunk<T, BITS, SYM>(acc, ch1);
+    // Warp w takes chunks w, w + 8, w + 16, ...; U of them per iteration, all loaded before any is
+    // used: more bytes in flight per warp.
+    for (int c = warp; c < nchunks; c += U * kDecWarps) {
+        Chunk<BITS> ch[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int cu = c + u * kDecWarps;
+            load_chunk<T, BITS, SYM>(ch[u], cu < nchunks, cu, q, g, n0, N, K, group, wq, scales, zeros, x_lo, x_hi,
+                                     row_lo, row_hi);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+            if (c + u * kDecWarps < nchunks) compute_chunk<T, BITS, SYM>(acc, ch[u]);
     }
 #pragma unroll
     for (int t = 0; t < kDecTiles; ++t)
@@ -492,9 +570,10 @@ TileBuffer g_tiles[kMaxDevices];
 template <class T, int BITS, bool SYM>
 int launch_decode_tc(const ds_op_gemm_wq_args_t& a) {
     const unsigned blocks = static_cast<unsigned>((a.n + kDecRows - 1) / kDecRows);
-    wq_decode_tc<T, BITS, SYM><<<blocks, kDecWarps * 32>>>(
-        static_cast<const T*>(a.x), static_cast<const uint8_t*>(a.wq), a.scales, a.zeros, static_cast<const T*>(a.bias),
-        static_cast<T*>(a.y), static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k), a.group_size);
+    auto kernel = a.m > 8 ? wq_decode_tc<T, BITS, SYM, true> : wq_decode_tc<T, BITS, SYM, false>;
+    kernel<<<blocks, kDecWarps * 32>>>(static_cast<const T*>(a.x), static_cast<const uint8_t*>(a.wq), a.scales, a.zeros,
+                                       static_cast<const T*>(a.bias), static_cast<T*>(a.y), static_cast<int>(a.m),
+                                       static_cast<int>(a.n), static_cast<int>(a.k), a.group_size);
     return check_launch("ds_op_gemm_wq decode kernel");
 }
 
