@@ -10,6 +10,7 @@ packages=(
   swig python3-dev python3-numpy python3-pytest python3-torch
   default-jdk-headless junit4 golang-go
   abigail-tools clang libclang-rt-14-dev
+  openssh-server openssh-client
 )
 
 missing=()
@@ -28,6 +29,16 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
   sudo="sudo"
+fi
+# openssh-server is for tests/dist/ssh.sh, which starts its own sshd inside network namespaces: the
+# package must not start the system's sshd on port 22 (a CI job would leave it running), so service
+# starts are denied during the install by a policy-rc.d (invoke-rc.d and deb-systemd-invoke obey it),
+# removed afterwards. Where systemd runs, the package still enables ssh.service for the next boot.
+policy=/usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/setup.sh: no service starts while it installs packages\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap "$sudo rm -f $policy" EXIT
 fi
 echo "setup: installing ${missing[*]}"
 $sudo apt-get update -qq

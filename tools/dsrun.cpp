@@ -9,8 +9,9 @@
 // with a "[rank N] " prefix. The first rank to fail decides the exit status (its exit code, or 128 +
 // its signal); the other ranks are then terminated (SIGTERM to each rank's process group, SIGKILL
 // after --kill-timeout), so nothing is left behind. On several hosts, dsrun starts one node agent per
-// host through a remote command (ssh by default) and the agents start the local ranks; an agent
-// whose connection to dsrun closes terminates its ranks.
+// host through a remote command (ssh by default) and the agents start the local ranks in dsrun's
+// working directory (where it exists there); an agent whose connection to dsrun closes terminates
+// its ranks.
 //
 // C++17 and POSIX (Linux: the ranks also die with dsrun through PR_SET_PDEATHSIG).
 #include <arpa/inet.h>
@@ -578,6 +579,7 @@ struct Args {
     bool agent = false;
     int node_rank = -1;
     std::string world_info;
+    std::string cwd;  // dsrun's working directory, for the ranks
     std::vector<std::string> env;
     std::vector<std::string> prog;
 };
@@ -598,7 +600,8 @@ void usage(FILE* f) {
                  "      --launcher-cmd CMD   how to run a command on a host; {host} is replaced, {cmd} is the\n"
                  "                           quoted command (appended when absent). Default\n"
                  "                           'ssh -o BatchMode=yes {host}' ($DSABI_LAUNCHER_CMD); for network\n"
-                 "                           namespaces: 'ip netns exec {host} sh -c {cmd}'\n"
+                 "                           namespaces: 'ip netns exec {host} sh -c {cmd}'. The ranks\n"
+                 "                           start in dsrun's working directory (where it exists there)\n"
                  "      --failure-grace S    after the first failure, let the other ranks run S more seconds\n"
                  "                           before terminating them (default 0)\n"
                  "      --kill-timeout S     SIGTERM to SIGKILL delay when terminating ranks (default 5)\n"
@@ -666,6 +669,7 @@ Args parse_args(int argc, char** argv) {
         else if (opt == "--node-rank") a.node_rank = parse_int(val(), "--node-rank", 0, 1 << 20);
         else if (opt == "--world-info") a.world_info = val();
         else if (opt == "--env") a.env.push_back(val());
+        else if (opt == "--cwd") a.cwd = val();
         else if (opt == "-h" || opt == "--help") {
             usage(stdout);
             std::exit(0);
@@ -721,6 +725,19 @@ std::string self_path(const char* argv0) {
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n > 0) return std::string(buf, static_cast<size_t>(n));
     return argv0;
+}
+
+// dsrun's working directory, for the node agents (DeepSpeed's runners `cd` there too): $PWD when it
+// names this directory (it keeps the symbolic links the user went through, which other hosts may
+// resolve differently), else getcwd(); "" when neither is known.
+std::string working_dir() {
+    const char* pwd = std::getenv("PWD");
+    struct stat here {}, named {};
+    if (pwd && pwd[0] == '/' && stat(".", &here) == 0 && stat(pwd, &named) == 0 && here.st_dev == named.st_dev &&
+        here.st_ino == named.st_ino)
+        return pwd;
+    char buf[4096];
+    return getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
 }
 
 std::string default_run_id() {
@@ -835,6 +852,13 @@ std::string capture(const std::vector<std::string>& argv) {
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
+        // Not dsrun's stdin: ssh would read it and send it to the remote command, eating the input
+        // of a script that runs dsrun (`while read ...; do dsrun ...; done < list`).
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            if (devnull != 0) close(devnull);
+        }
         std::vector<char*> av;
         for (auto& s : argv) av.push_back(const_cast<char*>(s.c_str()));
         av.push_back(nullptr);
@@ -857,12 +881,24 @@ int run_agent(const Args& a) {
     if (a.node_rank < 0 || a.node_rank >= static_cast<int>(world.size()))
         die("--node-rank " + std::to_string(a.node_rank) + " is outside the world info's " + std::to_string(world.size()) + " hosts");
     if (a.prog.empty()) die("no program to run");
+    // A process group of its own: dsrun terminates the launcher's group (a local `sh -c` wrapper, say),
+    // which must not take the agent down before it has terminated its ranks' groups; the agent ends
+    // its ranks when its stdin (dsrun's pipe) closes, as it does under ssh.
+    if (getpgrp() != getpid()) setpgid(0, 0);
     for (const std::string& kv : a.env) {
         size_t eq = kv.find('=');
         if (eq != std::string::npos) setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
     }
     std::vector<RankPlan> plan = plan_ranks(world);
     const Node& me = world[static_cast<size_t>(a.node_rank)];
+    // As OpenMPI's mpirun: dsrun's directory when this host has it, else (with a warning) where the
+    // agent was started, the remote login directory under ssh.
+    if (!a.cwd.empty() && chdir(a.cwd.c_str()) != 0) {
+        std::string why = std::strerror(errno);
+        char here[4096];
+        std::fprintf(stderr, "dsrun (node %d, %s): cannot change to '%s' (%s); the ranks start in '%s'\n", a.node_rank,
+                     me.host.c_str(), a.cwd.c_str(), why.c_str(), getcwd(here, sizeof here) ? here : "?");
+    }
     std::string visible;
     for (size_t j = 0; j < me.slots.size(); ++j) visible += (j ? "," : "") + std::to_string(me.slots[j]);
     std::vector<Child> kids;
@@ -966,6 +1002,7 @@ int main(int argc, char** argv) {
     std::string info = b64_encode(world_json(res));
     std::string self = self_path(argv[0]);
     std::vector<std::string> env = exported_env();
+    std::string cwd = working_dir();
     std::vector<Child> agents;
     for (size_t k = 0; k < res.size(); ++k) {
         std::vector<std::string> cmd = {self, "--node-agent", "--node-rank", std::to_string(k), "--world-info", info,
@@ -973,6 +1010,10 @@ int main(int argc, char** argv) {
                                         "--run-id", a.run_id, "--failure-grace", std::to_string(a.failure_grace),
                                         "--kill-timeout", std::to_string(a.kill_timeout)};
         if (a.no_prefix) cmd.push_back("--no-prefix");
+        if (!cwd.empty()) {
+            cmd.push_back("--cwd");
+            cmd.push_back(cwd);
+        }
         for (const std::string& kv : env) {
             cmd.push_back("--env");
             cmd.push_back(kv);

@@ -1,19 +1,21 @@
 // ds_comm on CUDA tensors beside NCCL called directly, in the same processes on the same buffers:
 //
 //     dsrun -n <GPUs> --master-port 0 nccl_bench [--ops all_reduce,all_gather,reduce_scatter]
-//           [--min-bytes 1024] [--max-bytes 1073741824] [--dtype bf16|f16|f32] [--json out.json]
+//           [--min-bytes 1024] [--max-bytes 1073741824] [--dtype bf16|f16|f32] [--rounds 5] [--json out.json]
 //
 // For each op and size (x4 steps) it measures, after a barrier, the mean time per call of
 //   nccl_sync   ncclX + cudaStreamSynchronize per call  (what a synchronous ds call does)
 //   ds_sync     ds_comm_X(..., NULL)
 //   nccl_async  N calls back to back, one synchronize at the end
 //   ds_async    N calls with work handles, then ds_work_wait on each
-// and reports bus bandwidth with nccl-tests' formulas (bytes as nccl-tests: the all_reduce buffer,
+// ROUNDS times in turn (so that a change in the machine's state hits all four alike), keeping the
+// best mean of each, and reports bus bandwidth with nccl-tests' formulas (bytes as nccl-tests: the all_reduce buffer,
 // the all_gather output, the reduce_scatter input) and the ratio ds / NCCL of bus bandwidth.
 // The NCCL unique id of the direct communicator travels through ds_comm_broadcast.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -64,6 +66,7 @@ const Dt kDtypes[] = {{"bf16", DS_DTYPE_BF16, ncclBfloat16, 2}, {"f16", DS_DTYPE
 int main(int argc, char** argv) {
     std::string ops = "all_reduce,all_gather,reduce_scatter", json;
     uint64_t min_bytes = 1024, max_bytes = 1ull << 30;
+    int rounds = 5;
     Dt dt = kDtypes[0];
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i], v = argv[i + 1];
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
         else if (a == "--min-bytes") min_bytes = std::strtoull(v.c_str(), nullptr, 10);
         else if (a == "--max-bytes") max_bytes = std::strtoull(v.c_str(), nullptr, 10);
         else if (a == "--json") json = v;
+        else if (a == "--rounds") rounds = std::max(1, std::atoi(v.c_str()));
         else if (a == "--dtype") {
             bool found = false;
             for (const Dt& d : kDtypes)
@@ -178,17 +182,20 @@ int main(int argc, char** argv) {
                 cu_check(cudaStreamSynchronize(s), "sync");
                 return (now_s() - t0) / iters;
             };
-            double t_nccl = timed([&] { nccl_op(); }, true);
-            double t_ds = timed([&] { ds_op(nullptr); }, false);
-            double t_nccl_a = timed([&] { nccl_op(); }, false);
-            double t_ds_a = timed(
-                [&] {
-                    ds_work_t* w = nullptr;
-                    ds_op(&w);
-                    works.push_back(w);
-                    if (works.size() >= 64) wait_works();
-                },
-                false);
+            double t_nccl = 1e30, t_ds = 1e30, t_nccl_a = 1e30, t_ds_a = 1e30;
+            for (int round = 0; round < rounds; ++round) {
+                t_nccl = std::min(t_nccl, timed([&] { nccl_op(); }, true));
+                t_ds = std::min(t_ds, timed([&] { ds_op(nullptr); }, false));
+                t_nccl_a = std::min(t_nccl_a, timed([&] { nccl_op(); }, false));
+                t_ds_a = std::min(t_ds_a, timed(
+                                              [&] {
+                                                  ds_work_t* w = nullptr;
+                                                  ds_op(&w);
+                                                  works.push_back(w);
+                                                  if (works.size() >= 64) wait_works();
+                                              },
+                                              false));
+            }
             const double sz = static_cast<double>(total) * static_cast<double>(dt.size);
             const double factor = op == "all_reduce" ? 2.0 * (n - 1) / n : static_cast<double>(n - 1) / n;
             auto bus = [&](double t) { return sz / t / 1e9 * factor; };
@@ -200,9 +207,9 @@ int main(int argc, char** argv) {
                     std::fprintf(out,
                                  "%s  {\"op\": \"%s\", \"bytes\": %.0f, \"iters\": %d, \"nccl_sync_us\": %.3f, \"ds_sync_us\": %.3f, "
                                  "\"nccl_async_us\": %.3f, \"ds_async_us\": %.3f, \"nccl_busbw_GBps\": %.3f, \"ds_busbw_GBps\": %.3f, "
-                                 "\"ratio_ds_over_nccl\": %.4f}",
+                                 "\"ratio_ds_over_nccl\": %.4f, \"ratio_async_ds_over_nccl\": %.4f, \"rounds\": %d}",
                                  first ? "" : ",\n", op.c_str(), sz, iters, t_nccl * 1e6, t_ds * 1e6, t_nccl_a * 1e6, t_ds_a * 1e6,
-                                 bus(t_nccl), bus(t_ds), t_nccl / t_ds);
+                                 bus(t_nccl), bus(t_ds), t_nccl / t_ds, t_nccl_a / t_ds_a, rounds);
                     first = false;
                 }
             }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gloo over loopback: ds_comm (comm_bench) beside torch.distributed's gloo backend (torch_gloo.py)
 # on the same sizes, alternating size by size for ROUNDS rounds (the best time of each is kept: the
-# CI machine is shared and noisy). Prints the table and writes bench/results/<date>-comm-gloo.json.
+# CI machine is shared and noisy). Prints the table and writes bench/results/<date>-comm-gloo.json
+# (2 ranks) or <date>-comm-gloo-n<N>.json.
 #
 #   bench/comm/run_gloo.sh [BUILD_DIR] [NRANKS] [ROUNDS]        (defaults: build 2 2)
 #   MIN_BYTES=1024 MAX_BYTES=268435456 OPS=all_reduce,all_gather,reduce_scatter,broadcast  (environment)
@@ -40,7 +41,8 @@ while [ "$size" -le "$max" ]; do
   size=$((size * 4))
 done
 mkdir -p "$root/bench/results"
-out="$root/bench/results/$(date +%Y-%m-%d)-comm-gloo.json"
+suffix=""; [ "$nranks" = 2 ] || suffix="-n$nranks"
+out="$root/bench/results/$(date +%Y-%m-%d)-comm-gloo$suffix.json"
 $py - "$tmp" "$rounds" "$nranks" "$out" <<'PY'
 import glob, json, os, platform, sys, datetime
 tmp, rounds, n, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 
+#include "comm/mesh.hpp"
 #include "comm/net.hpp"
 #include "comm/reduce.hpp"
 #include "core/dtype.hpp"
@@ -231,6 +233,8 @@ std::shared_ptr<Comm> Comm::create(const Settings& s, const LogConfig& log_cfg) 
             c->bind_addr_ = s.bind_addr.empty() ? net::source_address_for(s.master_addr, s.master_port) : s.bind_addr;
             PrefixStore gs(c->store_, "w/gloo/");
             c->gloo_ = GlooGroup::connect(s.rank, s.world_size, gs, c->bind_addr_, nullptr, s.timeout_ms);
+            PrefixStore ms(c->store_, "w/mesh/");
+            c->mesh_ = Mesh::connect(s.rank, s.world_size, ms, c->bind_addr_, s.timeout_ms);
             // Nobody leaves the rendezvous before everybody is connected.
             c->gloo_->barrier(c->next_tag());
         } catch (const Error& e) {
@@ -277,6 +281,7 @@ Comm::~Comm() {
         }
     }
     gloo_.reset();
+    mesh_.reset();
     if (tcp_client_) tcp_client_->close();
     // Rank 0 serves the store until every other rank has let go of it (destroyed its communicator or
     // exited), so that a group another rank is still setting up does not lose its store; bounded by
@@ -365,9 +370,23 @@ void Comm::worker_loop() {
         Task t = std::move(queue_.front());
         queue_.pop_front();
         busy_ = true;
+        // A run of queued asynchronous NCCL collectives is enqueued back to back and waited for
+        // once, as NCCL users issue them: one wait per collective would serialise host and GPU.
+        std::vector<Task> batch;
+        if (batchable(t.op)) {
+            batch.push_back(std::move(t));
+            while (!queue_.empty() && batch.size() < kMaxBatch && batchable(queue_.front().op)) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
         lk.unlock();
-        execute(t);
+        if (batch.empty())
+            execute(t);
+        else
+            execute_batch(batch);
         t = Task{};  // release the retained tensors before taking the lock
+        batch.clear();
         lk.lock();
         busy_ = false;
         if (queue_.empty()) idle_cv_.notify_all();
@@ -385,6 +404,7 @@ void Comm::abort() noexcept {
     }
     for (Task& t : dropped) t.work->complete(DS_ABORTED, "cancelled by ds_comm_abort before it started");
     if (gloo_) gloo_->close();
+    if (mesh_) mesh_->close();
     std::lock_guard<std::mutex> lock(nccl_mutex_);
     if (nccl_) nccl_->abort();
 }
@@ -393,16 +413,42 @@ void Comm::abort() noexcept {
 // Execution
 // ------------------------------------------------------------------------------------------------
 
+namespace {
+
+// The status and message of the exception being handled (call inside a catch block only).
+ds_status_t current_status(std::string& msg) noexcept {
+    try {
+        throw;
+    } catch (const Error& e) {
+        msg = e.what();
+        return e.status();
+    } catch (const std::bad_alloc&) {
+        msg = "out of host memory";
+        return DS_ERR_NOMEM;
+    } catch (const std::exception& e) {
+        msg = e.what();
+        return DS_ERR_INTERNAL;
+    } catch (...) {
+        msg = "unknown exception";
+        return DS_ERR_UNKNOWN;
+    }
+}
+
+}  // namespace
+
+void Comm::fail_work(WorkState& w, ds_status_t st, const std::string& msg) noexcept {
+    if (aborted_) {
+        w.complete(DS_ABORTED, "aborted by ds_comm_abort (" + msg + ")");
+        return;
+    }
+    if (st == DS_ERR_COMM_TIMEOUT || st == DS_ERR_COMM_PEER || st == DS_ERR_COMM) fail_comm(st, msg);
+    w.complete(st, msg);
+}
+
 void Comm::execute(Task& t) noexcept {
-    SigpipeBlock no_sigpipe;
-    auto finish_error = [&](ds_status_t st, const std::string& msg) {
-        if (aborted_) {
-            t.work->complete(DS_ABORTED, "aborted by ds_comm_abort (" + msg + ")");
-            return;
-        }
-        if (st == DS_ERR_COMM_TIMEOUT || st == DS_ERR_COMM_PEER || st == DS_ERR_COMM) fail_comm(st, msg);
-        t.work->complete(st, msg);
-    };
+    // Gloo's sockets and the mesh's may meet a closed peer: no SIGPIPE for that (NCCL needs none).
+    std::optional<SigpipeBlock> no_sigpipe;
+    if (!use_nccl(t.op)) no_sigpipe.emplace();
     try {
         if (aborted_) {
             t.work->complete(DS_ABORTED, "cancelled by ds_comm_abort");
@@ -432,24 +478,109 @@ void Comm::execute(Task& t) noexcept {
         else
             run_collective(t.op);
         t.work->complete(DS_OK);
-    } catch (const Error& e) {
-        finish_error(e.status(), e.what());
-    } catch (const std::bad_alloc&) {
-        t.work->complete(DS_ERR_NOMEM, "out of host memory");
-    } catch (const std::exception& e) {
-        finish_error(DS_ERR_INTERNAL, e.what());
     } catch (...) {
-        finish_error(DS_ERR_UNKNOWN, "unknown exception");
+        std::string msg;
+        const ds_status_t st = current_status(msg);
+        fail_work(*t.work, st, msg);
     }
 }
 
-// The agreement exchange. Every rank contributes one slot of kSlotBytes, always that size whatever
-// the operation, so that ranks that disagree on sizes still exchange equal-sized messages (Gloo
-// aborts or truncates on a size mismatch): the slot holds the header (op, dtype, count, reduce op,
-// root, device) and, when the operation's payload fits in the rest, the payload too. Small
-// collectives are then done in this one all_gather, with the check included.
+bool Comm::batchable(const Op& op) const {
+    if (!use_nccl(op) || check_enabled(true) || op.count == 0) return false;
+    switch (op.kind) {
+        case OpKind::AllReduce:
+        case OpKind::Broadcast:
+        case OpKind::Reduce:
+        case OpKind::AllGather:
+        case OpKind::ReduceScatter:
+        case OpKind::AllToAll: return true;
+        default: return false;  // list all_gather copies out of a temporary; p2p is grouped apart
+    }
+}
+
+void Comm::execute_batch(std::vector<Task>& batch) noexcept {
+    const auto t0 = Clock::now();
+    std::vector<ds_status_t> status(batch.size(), DS_OK);
+    std::vector<std::string> message(batch.size());
+    std::vector<size_t> issued;  // enqueued on NCCL's stream: settled by the one wait below
+    NcclGroup* group = nullptr;
+    try {
+        drain_p2p();
+        flush_nccl();
+    } catch (...) {
+        std::string msg;
+        const ds_status_t st = current_status(msg);
+        for (Task& t : batch) fail_work(*t.work, st, msg);
+        return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+        if (aborted_ || failed_) {
+            status[i] = aborted_ ? DS_ABORTED : DS_ERR_STATE;
+            message[i] = aborted_ ? "cancelled by ds_comm_abort" : state_message();
+            continue;
+        }
+        try {
+            NcclGroup& g = nccl_for(batch[i].op.dev_index);
+            g.set_deferred(true);
+            group = &g;
+            run_nccl(batch[i].op);
+            issued.push_back(i);
+        } catch (...) {
+            status[i] = current_status(message[i]);
+            // A communication error fails the communicator now: the rest of the run is not issued.
+            if (status[i] == DS_ERR_COMM_TIMEOUT || status[i] == DS_ERR_COMM_PEER || status[i] == DS_ERR_COMM)
+                fail_comm(status[i], message[i]);
+        }
+    }
+    if (group) {
+        group->set_deferred(false);
+        if (!issued.empty()) {
+            try {
+                group->wait_all("collective");
+            } catch (...) {
+                std::string msg;
+                const ds_status_t st = current_status(msg);
+                for (size_t i : issued) {
+                    status[i] = st;
+                    message[i] = msg;
+                }
+            }
+        }
+    }
+    const double ms = ms_since(t0);
+    for (size_t i = 0; i < batch.size(); ++i) {
+        Task& t = batch[i];
+        if (status[i] == DS_OK) {
+            const char* name = op_log_name(t.op.kind);
+            if (logger_.wants(name))
+                logger_.record(name, t.op.caller, t.op.count * dtype_size(t.op.dtype), ms, size(), rank());
+            t.work->complete(DS_OK);
+        } else {
+            fail_work(*t.work, status[i], message[i]);
+        }
+    }
+}
+
+// The agreement exchange, over the mesh (comm/mesh.hpp): every rank sends every other rank its header
+// (op, dtype, count, reduce op, root, device) and, when the operation's payload fits in the rest of
+// a slot, the payload too; small collectives are then finished locally from the slots, with the
+// check included. Each message is framed by its length and read into a slot of kSlotBytes, so ranks
+// that disagree on sizes still exchange cleanly, and a disagreement is found before any data moves.
 constexpr size_t kSlotBytes = 4096;
 constexpr size_t kSlotPayload = kSlotBytes - sizeof(Header);
+// Small reductions go through one gather of every rank's payload plus a local reduction in rank
+// order (every rank computes the same bits) while payload x (n-1) is at most this: one pass instead
+// of the two of a ring all_reduce (reduce-scatter, then all-gather).
+constexpr uint64_t kSmallGatherBytes = 256 * 1024;
+// Direct collectives (see direct_kind) above 3 ranks (broadcast) or 4 (all_gather) only up to this
+// many bytes, where latency dominates; larger broadcasts run Gloo's binomial tree, larger
+// all_gathers a ring on the mesh.
+constexpr uint64_t kDirectMax = 1u << 20;
+// Ring reductions on the mesh receive each step in segments of this many bytes, into two buffers
+// in turn: one segment is reduced while the next arrives.
+constexpr size_t kRingSegment = 1u << 20;
+// From this size on, rings and broadcasts move two halves at once, one per mesh lane and thread.
+constexpr uint64_t kTwoRingBytes = 4u << 20;
 
 uint64_t Comm::payload_bytes(const Op& op) const {
     const uint64_t b = op.count * dtype_size(op.dtype);
@@ -461,62 +592,332 @@ uint64_t Comm::payload_bytes(const Op& op) const {
     }
 }
 
-bool Comm::exchange_slots(const Op& op, const void* payload, std::vector<char>& all, bool check) {
-    Header mine{};
-    mine.magic = kHeaderMagic;
-    mine.kind = static_cast<int32_t>(op.kind);
-    mine.dtype = op.dtype;
-    mine.red = has_reduction(op.kind) ? op.red : 0;
-    mine.peer = has_root(op.kind) ? op.peer : 0;
-    mine.dev_type = op.dev_type;
-    mine.count = op.count;
+namespace {
+
+Header header_of(const Op& op) {
+    Header h{};
+    h.magic = kHeaderMagic;
+    h.kind = static_cast<int32_t>(op.kind);
+    h.dtype = op.dtype;
+    h.red = has_reduction(op.kind) ? op.red : 0;
+    h.peer = has_root(op.kind) ? op.peer : 0;
+    h.dev_type = op.dev_type;
+    h.count = op.count;
     if (op.kind == OpKind::Barrier || op.kind == OpKind::Split) {
-        mine.dtype = 0;
-        mine.dev_type = 0;
-        mine.count = 0;
+        h.dtype = 0;
+        h.dev_type = 0;
+        h.count = 0;
     }
-    const size_t n = static_cast<size_t>(size());
-    std::vector<char> slot(kSlotBytes);
-    std::memcpy(slot.data(), &mine, sizeof mine);
-    const uint64_t pb = payload_bytes(op);
-    const bool carried = payload && pb <= kSlotPayload;
-    if (carried && pb) std::memcpy(slot.data() + sizeof mine, payload, static_cast<size_t>(pb));
-    all.resize(n * kSlotBytes);
-    gloo_->all_gather(slot.data(), all.data(), kSlotBytes, next_tag());
-    if (!check) return carried;
-    auto head = [&](size_t r) {
-        Header h;
-        std::memcpy(&h, all.data() + r * kSlotBytes, sizeof h);
-        return h;
-    };
+    return h;
+}
+
+Header header_at(const char* all, int r) {
+    Header h;
+    std::memcpy(&h, all + static_cast<size_t>(r) * kSlotBytes, sizeof h);
+    return h;
+}
+
+// Direct collectives: CPU (or Gloo-staged) collectives above the slot that are a few direct
+// messages over the mesh, sent as soon as the exchange has shown agreement (or at once with checks
+// off). Broadcast: the root sends to every receiver. Gather: every rank sends its payload to every
+// other (all_gather; small all_reduce and reduce_scatter, reduced locally in rank order). ToRoot:
+// every rank sends its payload to the root (small reduce). AllToAll: chunk q to rank q.
+enum class Direct { None, Broadcast, Gather, ToRoot, AllToAll };
+
+Direct direct_kind(const Op& op, int n) {
+    const uint64_t b = op.count * dtype_size(op.dtype);
+    const uint64_t un = static_cast<uint64_t>(n);
+    switch (op.kind) {
+        case OpKind::Broadcast: return b > kSlotPayload && (n <= 3 || b <= kDirectMax) ? Direct::Broadcast : Direct::None;
+        case OpKind::AllGather:
+        case OpKind::AllGatherList: return b > kSlotPayload && (n <= 4 || b * un <= kDirectMax) ? Direct::Gather : Direct::None;
+        case OpKind::AllToAll: return b > kSlotPayload ? Direct::AllToAll : Direct::None;
+        case OpKind::AllReduce:
+        case OpKind::Reduce:
+        case OpKind::ReduceScatter: {
+            const uint64_t payload = b * (op.kind == OpKind::ReduceScatter ? un : 1);
+            if (payload <= kSlotPayload || payload * (un - 1) > kSmallGatherBytes) return Direct::None;
+            return op.kind == OpKind::Reduce ? Direct::ToRoot : Direct::Gather;
+        }
+        default: return Direct::None;
+    }
+}
+
+}  // namespace
+
+const char* Comm::exchange(const Op& op, bool check, const void* extra, size_t extra_bytes, bool carry) {
+    const int n = size(), me = rank();
+    const Header mine = header_of(op);
+    const uint64_t pb = carry ? payload_bytes(op) : 0;
+    slots_.resize(static_cast<size_t>(n) * kSlotBytes);
+    char* msg = slots_.data() + static_cast<size_t>(me) * kSlotBytes;
+    std::memcpy(msg, &mine, sizeof mine);
+    size_t len = sizeof mine;
+    if (extra_bytes) {
+        std::memcpy(msg + len, extra, extra_bytes);
+        len += extra_bytes;
+    }
+    if (pb) {
+        Staged in(op.a, true);
+        std::memcpy(msg + len, in.p(), static_cast<size_t>(pb));
+        len += static_cast<size_t>(pb);
+    }
+    std::vector<Mesh::Transfer> x;
+    x.reserve(2 * static_cast<size_t>(n));
+    for (int i = 1; i < n; ++i) x.push_back({(me + i) % n, true, msg, len, true, nullptr});
+    for (int i = 1; i < n; ++i) {
+        const int q = (me - i + n) % n;
+        x.push_back({q, false, slots_.data() + static_cast<size_t>(q) * kSlotBytes, kSlotBytes, true, nullptr});
+    }
+    mesh_->run(x, net::deadline_in(s_.timeout_ms), "agreement exchange");
+    const char* all = slots_.data();
+    if (!check) return all;
     std::vector<int> differ;
-    for (size_t r = 1; r < n; ++r)
-        if (std::memcmp(all.data() + r * kSlotBytes, all.data(), sizeof(Header)) != 0) differ.push_back(static_cast<int>(r));
-    if (differ.empty()) return carried;
-    std::string msg = "ranks disagree on the collective: rank 0: " + describe(head(0));
+    for (int r = 1; r < n; ++r)
+        if (std::memcmp(all + static_cast<size_t>(r) * kSlotBytes, all, sizeof(Header)) != 0) differ.push_back(r);
+    if (differ.empty()) return all;
+    std::string text = "ranks disagree on the collective: rank 0: " + describe(header_at(all, 0));
     int shown = 0;
     for (int r : differ) {
         if (++shown > 6) {
-            msg += format("; ... (%zu ranks differ from rank 0)", differ.size());
+            text += format("; ... (%zu ranks differ from rank 0)", differ.size());
             break;
         }
-        msg += format("; rank %d: %s", r, describe(head(static_cast<size_t>(r))).c_str());
+        text += format("; rank %d: %s", r, describe(header_at(all, r)).c_str());
     }
-    msg += format(" (this is rank %d). Nothing was transferred.", rank());
-    fail(DS_ERR_COMM_MISMATCH, "%s", msg.c_str());
+    text += format(" (this is rank %d). Nothing was transferred.", me);
+    fail(DS_ERR_COMM_MISMATCH, "%s", text.c_str());
 }
 
-void Comm::check_agreement(const Op& op) {
-    std::vector<char> all;
-    exchange_slots(op, nullptr, all, true);
+bool Comm::run_on_mesh(Op& op, bool check) {
+    const bool data_op = op.kind != OpKind::Barrier && op.kind != OpKind::Split;
+    const bool carried = data_op && payload_bytes(op) <= kSlotPayload;
+    if (check || carried || op.kind == OpKind::Barrier) {
+        const char* all = exchange(op, check, nullptr, 0, carried);
+        if (carried) {
+            finish_from_slots(op, all);
+            return true;
+        }
+        if (op.kind == OpKind::Barrier) return true;  // the exchange is a barrier
+    }
+    const Direct dk = direct_kind(op, size());
+    if (dk != Direct::None) {
+        run_direct(op, static_cast<int>(dk));
+        return true;
+    }
+    if (op.kind == OpKind::AllReduce || op.kind == OpKind::ReduceScatter || op.kind == OpKind::AllGather) {
+        run_ring(op);
+        return true;
+    }
+    return false;  // Gloo: reduce above the small-gather bound, broadcast of 4+ ranks above kDirectMax,
+                   // all_gather_list of 5+ ranks above kDirectMax
+}
+
+void Comm::run_direct(Op& op, int kind) {
+    const Direct dk = static_cast<Direct>(kind);
+    const int n = size(), me = rank();
+    std::vector<Mesh::Transfer> x;
+    x.reserve(2 * static_cast<size_t>(n));
+    const auto deadline = net::deadline_in(s_.timeout_ms);
+    if (dk == Direct::Broadcast) {
+        const size_t bytes = static_cast<size_t>(op.count * dtype_size(op.dtype));
+        Staged b(op.a, me == op.peer);
+        // Bytes [lo, hi) from the root to every other rank.
+        auto part = [&](std::vector<Mesh::Transfer>& y, size_t lo, size_t hi) {
+            char* p = static_cast<char*>(b.p()) + lo;
+            if (me == op.peer) {
+                for (int i = 1; i < n; ++i) y.push_back({(me + i) % n, true, p, hi - lo});
+            } else {
+                y.push_back({op.peer, false, p, hi - lo});
+            }
+        };
+        if (bytes >= kTwoRingBytes) {
+            // Large: each half on its own lane and thread (one stream per thread is what a CPU copies).
+            const size_t half = bytes / 2;
+            mesh_->both_lanes(
+                [&](int lane, int cancel_fd) {
+                    std::vector<Mesh::Transfer> y;
+                    part(y, lane ? half : 0, lane ? bytes : half);
+                    mesh_->run_lane(y, lane, deadline, "broadcast", {}, cancel_fd);
+                },
+                "broadcast");
+        } else {
+            part(x, 0, bytes);
+            mesh_->run(x, deadline, "broadcast");
+        }
+        if (me != op.peer) b.write_back();
+        return;
+    }
+    if (dk == Direct::AllToAll) {
+        const size_t chunk = static_cast<size_t>(op.count * dtype_size(op.dtype)) / static_cast<size_t>(n);
+        Staged in(op.a, true), out(op.b, false);
+        char* ip = static_cast<char*>(in.p());
+        char* outp = static_cast<char*>(out.p());
+        for (int i = 1; i < n; ++i) {
+            const int r = (me + i) % n, q = (me - i + n) % n;
+            x.push_back({r, true, ip + static_cast<size_t>(r) * chunk, chunk});
+            x.push_back({q, false, outp + static_cast<size_t>(q) * chunk, chunk});
+        }
+        std::memcpy(outp + static_cast<size_t>(me) * chunk, ip + static_cast<size_t>(me) * chunk, chunk);
+        mesh_->run(x, deadline, "all_to_all");
+        out.write_back();
+        return;
+    }
+    // Gather / ToRoot: rank q's payload at dst + q * piece.
+    const size_t piece = static_cast<size_t>(payload_bytes(op));
+    Staged in(op.a, true);
+    std::optional<Staged> out;
+    std::vector<char> tmp;
+    char* dst = nullptr;
+    if (op.kind == OpKind::AllGather) {
+        out.emplace(op.b, false);
+        dst = static_cast<char*>(out->p());
+    } else if (dk == Direct::Gather || me == op.peer) {
+        tmp.resize(piece * static_cast<size_t>(n));
+        dst = tmp.data();
+    }
+    for (int i = 1; i < n; ++i) {
+        const int r = (me + i) % n;
+        if (dk == Direct::Gather || r == op.peer) x.push_back({r, true, in.p(), piece});
+    }
+    if (dst)
+        for (int i = 1; i < n; ++i) {
+            const int q = (me - i + n) % n;
+            x.push_back({q, false, dst + static_cast<size_t>(q) * piece, piece});
+        }
+    if (dst) std::memcpy(dst + static_cast<size_t>(me) * piece, in.p(), piece);
+    mesh_->run(x, deadline, op_log_name(op.kind));
+    if (op.kind == OpKind::AllGather) {
+        out->write_back();
+    } else if (op.kind == OpKind::AllGatherList) {
+        for (int r = 0; r < n; ++r)
+            device::copy(op.outs[static_cast<size_t>(r)].dev, op.outs[static_cast<size_t>(r)].data, kHost,
+                         tmp.data() + static_cast<size_t>(r) * piece, piece);
+    } else if (dst) {
+        reduce_gathered(op, tmp.data(), piece);
+    }
+}
+
+// Rings on the mesh: all_reduce (reduce-scatter, then all-gather), reduce_scatter, and all_gather
+// of many ranks. Reduce-scatter step s (of n-1): rank r sends its partial of chunk r-s-1 to r+1 and
+// receives the partial of chunk r-s-2 from r-1, adding its own input (received value first, as in
+// every step, so the bits do not depend on the rank); after the last step rank r holds chunk r
+// reduced. All-gather step s: rank r sends chunk r-s, receives chunk r-s-1 in place. A step's send
+// goes as one transfer (it depends only on the step before); its receive comes in kRingSegment
+// segments, each reduced as soon as it is complete. From kTwoRingBytes on, the two halves of every
+// chunk go round two independent rings at once, one per mesh lane and thread: each ring waits for
+// its neighbours at every step, and the other one moves meanwhile.
+
+void Comm::run_ring(Op& op) {
+    const int n = size(), me = rank();
+    const int next = (me + 1) % n, prev = (me + n - 1) % n;
+    const size_t es = dtype_size(op.dtype);
+    const auto deadline = net::deadline_in(s_.timeout_ms);
+    auto mod = [n](int c) { return ((c % n) + n) % n; };
+    if (op.kind == OpKind::AllGather) {
+        std::vector<Mesh::Transfer> x;
+        const size_t piece = static_cast<size_t>(op.count) * es;
+        Staged in(op.a, true), out(op.b, false);
+        char* o = static_cast<char*>(out.p());
+        std::memcpy(o + static_cast<size_t>(me) * piece, in.p(), piece);
+        for (int st = 0; st < n - 1; ++st) {
+            x.clear();
+            x.push_back({next, true, o + static_cast<size_t>(mod(me - st)) * piece, piece});
+            x.push_back({prev, false, o + static_cast<size_t>(mod(me - st - 1)) * piece, piece});
+            mesh_->run(x, deadline, "all_gather");
+        }
+        out.write_back();
+        return;
+    }
+    const bool scatter = op.kind == OpKind::ReduceScatter;
+    const char* what = op_log_name(op.kind);
+    ReduceFn fn = reduce_fn(op.dtype, op.red);
+    Staged in(op.a, true);  // all_reduce: reduced in place; reduce_scatter: read only
+    char* ip = static_cast<char*>(in.p());
+    std::optional<Staged> out;
+    if (scatter) out.emplace(op.b, false);
+    const uint64_t un = static_cast<uint64_t>(n);
+
+    // One ring over elements [lo, hi) of every chunk (reduce_scatter: chunk c is elements
+    // [c * count, (c + 1) * count) of the input) or over elements [lo, hi) of the whole buffer cut
+    // in n chunks (all_reduce). run_step moves one step's transfers.
+    using Step = std::function<void(std::vector<Mesh::Transfer>&, const std::function<void(size_t)>&)>;
+    auto ring = [&](uint64_t lo, uint64_t hi, const Step& run_step) {
+        const uint64_t total = hi - lo;
+        const uint64_t base = total / un, rem = total % un;
+        auto first = [&](int c) -> size_t {
+            const uint64_t cc = static_cast<uint64_t>(c);
+            return static_cast<size_t>(scatter ? cc * op.count + lo : lo + cc * base + std::min(cc, rem)) * es;
+        };
+        auto len = [&](int c) -> size_t {
+            return static_cast<size_t>(scatter ? total : base + (static_cast<uint64_t>(c) < rem ? 1 : 0)) * es;
+        };
+        const size_t seg = std::max(es, kRingSegment / es * es);
+        const size_t maxlen = len(0);
+        // reduce_scatter keeps its partials apart from its read-only input: the one being sent and
+        // the one being reduced, in turn (3+ ranks).
+        std::vector<char> acc[2];
+        if (scatter && n > 2) {
+            acc[0].resize(maxlen);
+            acc[1].resize(maxlen);
+        }
+        std::vector<char> tmp(std::min(seg, maxlen));
+        std::vector<Mesh::Transfer> x;
+        for (int st = 0; st < n - 1; ++st) {
+            const int sc = mod(me - st - 1), rc = mod(me - st - 2);
+            const bool last = st == n - 2;
+            char* src = scatter && st > 0 ? acc[(st - 1) & 1].data() : ip + first(sc);
+            char* dst = !scatter ? ip + first(rc) : last ? static_cast<char*>(out->p()) + lo * es : acc[st & 1].data();
+            const char* mine = ip + first(rc);
+            const size_t rl = len(rc);
+            x.clear();
+            x.push_back({next, true, src, len(sc)});
+            // Receives from one peer run in order, each reduced before the next starts: one buffer.
+            for (size_t off = 0; off < rl; off += seg) x.push_back({prev, false, tmp.data(), std::min(seg, rl - off)});
+            run_step(x, [&](size_t i) {
+                if (i == 0) return;  // the send
+                const size_t off = (i - 1) * seg;
+                fn(dst + off, tmp.data(), mine + off, x[i].bytes / es);
+            });
+        }
+        if (scatter) return;
+        for (int st = 0; st < n - 1; ++st) {
+            const int sc = mod(me - st), rc = mod(me - st - 1);
+            x.clear();
+            x.push_back({next, true, ip + first(sc), len(sc)});
+            x.push_back({prev, false, ip + first(rc), len(rc)});
+            run_step(x, {});
+        }
+    };
+    const uint64_t elems = scatter ? op.count : op.count;  // per chunk (scatter) or in all (all_reduce)
+    const uint64_t bytes = (scatter ? op.count * un : op.count) * es;
+    if (bytes >= kTwoRingBytes && elems >= 2 * un) {
+        const uint64_t half = elems / 2;
+        mesh_->both_lanes(
+            [&](int lane, int cancel_fd) {
+                ring(lane ? half : 0, lane ? elems : half, [&](std::vector<Mesh::Transfer>& x, const std::function<void(size_t)>& done) {
+                    mesh_->run_lane(x, lane, deadline, what, done, cancel_fd);
+                });
+            },
+            what);
+    } else {
+        ring(0, elems, [&](std::vector<Mesh::Transfer>& x, const std::function<void(size_t)>& done) { mesh_->run(x, deadline, what, done); });
+    }
+    if (scatter) {
+        if (op.red == DS_REDUCE_AVG) divide_by(out->p(), op.dtype, op.count, n);
+        out->write_back();
+        return;
+    }
+    if (op.red == DS_REDUCE_AVG) divide_by(ip, op.dtype, op.count, n);
+    in.write_back();
 }
 
 // The result of a small collective from the slots every rank contributed (payload after the header).
-void Comm::finish_from_slots(Op& op, const std::vector<char>& all) {
+void Comm::finish_from_slots(Op& op, const char* all) {
     const int n = size();
     const size_t es = dtype_size(op.dtype);
     const size_t bytes = static_cast<size_t>(op.count) * es;
-    auto payload = [&](int r) { return all.data() + static_cast<size_t>(r) * kSlotBytes + sizeof(Header); };
+    auto payload = [&](int r) { return all + static_cast<size_t>(r) * kSlotBytes + sizeof(Header); };
     switch (op.kind) {
         case OpKind::AllReduce:
         case OpKind::Reduce:
@@ -589,22 +990,12 @@ void Comm::run_collective(Op& op) {
     const uint64_t es = dtype_size(op.dtype);
     const uint64_t bytes = op.count * es;
     bool done = false;
-    if (checked && (nccl || payload_bytes(op) > kSlotPayload)) {
-        check_agreement(op);
-    } else if (n > 1 && !nccl && payload_bytes(op) <= kSlotPayload) {
-        // Small on Gloo: one all_gather of fixed-size slots moves the data and checks agreement.
-        std::vector<char> all;
-        Staged in(op.a, op.kind != OpKind::Barrier && op.count > 0);
-        exchange_slots(op, op.kind == OpKind::Barrier ? nullptr : in.p(), all, checked);
-        if (op.kind != OpKind::Barrier) finish_from_slots(op, all);
-        done = true;
-    }
-
-    if (done) {
-        // finished in the slot exchange
-    } else if (op.kind == OpKind::Barrier) {
-        // The agreement check is an all_gather, which is a barrier already.
-        if (n > 1 && !checked) gloo_->barrier(next_tag());
+    if (n > 1 && !nccl)
+        done = run_on_mesh(op, checked);
+    else if (checked)
+        exchange(op, true, nullptr, 0, false);  // NCCL: the check alone, then NCCL moves the data
+    if (done || op.kind == OpKind::Barrier) {
+        // Finished on the mesh (a barrier always is: its exchange is one; n == 1: nothing to do).
     } else if (op.count == 0) {
         // Nothing to move (every rank agrees when checking is on).
     } else if (n == 1) {
@@ -617,37 +1008,11 @@ void Comm::run_collective(Op& op) {
             default: break;
         }
     } else if (nccl) {
-        NcclGroup& g = nccl_for(op.dev_index);
-        switch (op.kind) {
-            case OpKind::AllReduce: g.all_reduce(op.a.data, op.a.data, op.count, op.dtype, op.red); break;
-            case OpKind::Broadcast: g.broadcast(op.a.data, op.count, op.dtype, op.peer); break;
-            case OpKind::Reduce: g.reduce(op.a.data, op.a.data, op.count, op.dtype, op.red, op.peer); break;
-            case OpKind::AllGather: g.all_gather(op.a.data, op.b.data, op.count, op.dtype); break;
-            case OpKind::AllGatherList: {
-                int64_t total = static_cast<int64_t>(op.count) * n;
-                Tensor tmp = Tensor::create(op.dtype, 1, &total, op.a.dev);
-                g.all_gather(op.a.data, tmp.data, op.count, op.dtype);
-                for (int r = 0; r < n; ++r)
-                    device::copy(op.outs[static_cast<size_t>(r)].dev, op.outs[static_cast<size_t>(r)].data, tmp.dev,
-                                 static_cast<char*>(tmp.data) + static_cast<size_t>(r) * bytes, bytes);
-                break;
-            }
-            case OpKind::ReduceScatter: g.reduce_scatter(op.a.data, op.b.data, op.count, op.dtype, op.red); break;
-            case OpKind::AllToAll: g.all_to_all(op.a.data, op.b.data, op.count / static_cast<uint64_t>(n), op.dtype); break;
-            default: fail(DS_ERR_INTERNAL, "collective kind %d", static_cast<int>(op.kind));
-        }
-    } else if (small_reduction(op)) {
-        reduce_by_all_gather(op);
+        run_nccl(op);
     } else {
+        // What the mesh leaves to Gloo (see run_on_mesh).
         const uint32_t tag = next_tag();
         switch (op.kind) {
-            case OpKind::AllReduce: {
-                Staged x(op.a, true);
-                gloo_->all_reduce(x.p(), op.count, op.dtype, op.red, tag);
-                if (op.red == DS_REDUCE_AVG) divide_by(x.p(), op.dtype, op.count, n);
-                x.write_back();
-                break;
-            }
             case OpKind::Broadcast: {
                 Staged x(op.a, rank() == op.peer);
                 gloo_->broadcast(x.p(), bytes, op.peer, tag);
@@ -663,12 +1028,6 @@ void Comm::run_collective(Op& op) {
                 }
                 break;
             }
-            case OpKind::AllGather: {
-                Staged in(op.a, true), out(op.b, false);
-                gloo_->all_gather(in.p(), out.p(), bytes, tag);
-                out.write_back();
-                break;
-            }
             case OpKind::AllGatherList: {
                 Staged in(op.a, true);
                 std::vector<char> tmp(static_cast<size_t>(bytes) * static_cast<size_t>(n));
@@ -678,56 +1037,53 @@ void Comm::run_collective(Op& op) {
                                  tmp.data() + static_cast<size_t>(r) * bytes, bytes);
                 break;
             }
-            case OpKind::ReduceScatter: {
-                Staged in(op.a, true), out(op.b, false);
-                gloo_->reduce_scatter(in.p(), out.p(), op.count, op.dtype, op.red, tag);
-                if (op.red == DS_REDUCE_AVG) divide_by(out.p(), op.dtype, op.count, n);
-                out.write_back();
-                break;
-            }
-            case OpKind::AllToAll: {
-                Staged in(op.a, true), out(op.b, false);
-                gloo_->all_to_all(in.p(), out.p(), bytes / static_cast<uint64_t>(n), tag);
-                out.write_back();
-                break;
-            }
-            default: fail(DS_ERR_INTERNAL, "collective kind %d", static_cast<int>(op.kind));
+            default: fail(DS_ERR_INTERNAL, "collective kind %d on Gloo", static_cast<int>(op.kind));
         }
     }
     if (timed) logger_.record(name, op.caller, bytes, ms_since(t0), n, rank());
 }
 
-// Small reductions as one all_gather plus a local reduction in rank order (every rank computes the
-// same bits): one ring pass instead of the two of a ring all_reduce (reduce-scatter, then
-// all-gather), so half the latency where latency dominates. Sizes agree on every rank (the
-// agreement check guarantees it when on; Gloo requires it anyway).
-constexpr uint64_t kSmallGatherBytes = 256 * 1024;
-
-bool Comm::small_reduction(const Op& op) const {
-    if (op.kind != OpKind::AllReduce && op.kind != OpKind::Reduce && op.kind != OpKind::ReduceScatter) return false;
-    const uint64_t n = static_cast<uint64_t>(size());
-    uint64_t payload = op.count * dtype_size(op.dtype) * (op.kind == OpKind::ReduceScatter ? n : 1);
-    return payload * (n - 1) <= kSmallGatherBytes;
+// The data of a collective on CUDA tensors, over NCCL (enqueued; waited for unless the group is deferred).
+void Comm::run_nccl(Op& op) {
+    const int n = size();
+    const uint64_t bytes = op.count * dtype_size(op.dtype);
+    NcclGroup& g = nccl_for(op.dev_index);
+    switch (op.kind) {
+        case OpKind::AllReduce: g.all_reduce(op.a.data, op.a.data, op.count, op.dtype, op.red); break;
+        case OpKind::Broadcast: g.broadcast(op.a.data, op.count, op.dtype, op.peer); break;
+        case OpKind::Reduce: g.reduce(op.a.data, op.a.data, op.count, op.dtype, op.red, op.peer); break;
+        case OpKind::AllGather: g.all_gather(op.a.data, op.b.data, op.count, op.dtype); break;
+        case OpKind::AllGatherList: {
+            int64_t total = static_cast<int64_t>(op.count) * n;
+            Tensor tmp = Tensor::create(op.dtype, 1, &total, op.a.dev);
+            g.all_gather(op.a.data, tmp.data, op.count, op.dtype);
+            for (int r = 0; r < n; ++r)
+                device::copy(op.outs[static_cast<size_t>(r)].dev, op.outs[static_cast<size_t>(r)].data, tmp.dev,
+                             static_cast<char*>(tmp.data) + static_cast<size_t>(r) * bytes, bytes);
+            break;
+        }
+        case OpKind::ReduceScatter: g.reduce_scatter(op.a.data, op.b.data, op.count, op.dtype, op.red); break;
+        case OpKind::AllToAll: g.all_to_all(op.a.data, op.b.data, op.count / static_cast<uint64_t>(n), op.dtype); break;
+        default: fail(DS_ERR_INTERNAL, "collective kind %d", static_cast<int>(op.kind));
+    }
 }
 
-void Comm::reduce_by_all_gather(Op& op) {
+// The result of a small reduction from every rank's payload (rank r's at all + r * payload): in rank
+// order, so every rank computes the same bits. Reduce: on the root only.
+void Comm::reduce_gathered(Op& op, const char* all, size_t payload) {
     const int n = size();
+    if (op.kind == OpKind::Reduce && rank() != op.peer) return;
     const uint64_t es = dtype_size(op.dtype);
     const bool scatter = op.kind == OpKind::ReduceScatter;
-    const size_t payload = static_cast<size_t>(op.count * es) * (scatter ? static_cast<size_t>(n) : 1);
-    Staged in(op.a, true);
-    std::vector<char> all(payload * static_cast<size_t>(n));
-    gloo_->all_gather(in.p(), all.data(), payload, next_tag());
-    if (op.kind == OpKind::Reduce && rank() != op.peer) return;
     ReduceFn fn = reduce_fn(op.dtype, op.red);
     // The part of each rank's contribution this rank keeps: all of it, or its chunk of a scatter.
-    const size_t off = scatter ? static_cast<size_t>(rank()) * static_cast<size_t>(op.count * es) : 0;
     const size_t bytes = static_cast<size_t>(op.count * es);
+    const size_t off = scatter ? static_cast<size_t>(rank()) * bytes : 0;
     const Tensor& dst_t = scatter ? op.b : op.a;
     Staged out(dst_t, false);
     char* dst = static_cast<char*>(out.p());
-    std::memcpy(dst, all.data() + off, bytes);
-    for (int r = 1; r < n; ++r) fn(dst, dst, all.data() + static_cast<size_t>(r) * payload + off, op.count);
+    std::memcpy(dst, all + off, bytes);
+    for (int r = 1; r < n; ++r) fn(dst, dst, all + static_cast<size_t>(r) * payload + off, op.count);
     if (op.red == DS_REDUCE_AVG) divide_by(dst, op.dtype, op.count, n);
     out.write_back();
 }
@@ -740,9 +1096,11 @@ void Comm::run_split(Task& t) {
         ck[0] = op.color;
         ck[1] = op.key;
     } else {
-        if (check_enabled(false)) check_agreement(op);
+        // Colors and keys travel in the exchange (with the agreement check when on).
         int32_t mine[2] = {op.color, op.key};
-        gloo_->all_gather(mine, ck.data(), sizeof mine, next_tag());
+        const char* all = exchange(op, check_enabled(false), mine, sizeof mine, false);
+        for (int r = 0; r < n; ++r)
+            std::memcpy(&ck[2 * static_cast<size_t>(r)], all + static_cast<size_t>(r) * kSlotBytes + sizeof(Header), sizeof mine);
     }
     const uint32_t seq = ++split_seq_;
     if (op.color < 0) return;
@@ -771,6 +1129,8 @@ void Comm::run_split(Task& t) {
     if (new_size > 1) {
         PrefixStore gs(store_, child->id_ + "/gloo/");
         child->gloo_ = GlooGroup::connect(new_rank, new_size, gs, bind_addr_, gloo_->device(), s_.timeout_ms);
+        PrefixStore ms(store_, child->id_ + "/mesh/");
+        child->mesh_ = Mesh::connect(new_rank, new_size, ms, bind_addr_, s_.timeout_ms);
         child->gloo_->barrier(child->next_tag());
     }
     child->start_worker();

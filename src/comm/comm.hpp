@@ -24,6 +24,7 @@
 
 #include "comm/gloo_group.hpp"
 #include "comm/logger.hpp"
+#include "comm/mesh.hpp"
 #include "comm/nccl_group.hpp"
 #include "comm/store.hpp"
 #include "device/tensor.hpp"
@@ -123,19 +124,34 @@ private:
     void start_worker();
     void worker_loop();
     void execute(Task& t) noexcept;
+    // Complete w with an error (DS_ABORTED after ds_comm_abort); a communication error also fails
+    // the communicator.
+    void fail_work(WorkState& w, ds_status_t st, const std::string& msg) noexcept;
+    // An NCCL collective the worker may enqueue back to back with the queued ones after it and wait
+    // for once (CUDA tensors, no agreement check, one NCCL call), and that run's execution.
+    bool batchable(const Op& op) const;
+    void execute_batch(std::vector<Task>& batch) noexcept;
+    static constexpr size_t kMaxBatch = 64;
+    void run_nccl(Op& op);
     void run_collective(Op& op);
-    bool small_reduction(const Op& op) const;
-    void reduce_by_all_gather(Op& op);
+    void reduce_gathered(Op& op, const char* all, size_t payload);
     void run_split(Task& t);
     void run_p2p(Task& t);
     void drain_p2p();
     void flush_nccl();
     bool use_nccl(const Op& op) const;
     bool check_enabled(bool nccl) const;
-    void check_agreement(const Op& op);
     uint64_t payload_bytes(const Op& op) const;
-    bool exchange_slots(const Op& op, const void* payload, std::vector<char>& all, bool check);
-    void finish_from_slots(Op& op, const std::vector<char>& all);
+    // The exchange over the mesh: every rank's header (then `extra`, then the payload when `carry`)
+    // to every other rank. Returns the slots (rank r's message at r * 4096), valid until the next
+    // exchange; with `check`, throws DS_ERR_COMM_MISMATCH on every rank when the headers differ.
+    const char* exchange(const Op& op, bool check, const void* extra, size_t extra_bytes, bool carry);
+    // A collective of CPU (or Gloo-staged) tensors on the mesh: exchange, then a small one finished
+    // from the slots or a direct one (run_direct). Returns false when Gloo moves the data.
+    bool run_on_mesh(Op& op, bool check);
+    void run_direct(Op& op, int kind);
+    void run_ring(Op& op);
+    void finish_from_slots(Op& op, const char* all);
     NcclGroup& nccl_for(int32_t dev);
     uint32_t next_tag() { return tag_++; }
     void fail_comm(ds_status_t st, const std::string& msg);
@@ -150,6 +166,8 @@ private:
     std::unique_ptr<TcpStoreServer> server_;         // world rank 0 of a TCP-store job
     std::shared_ptr<TcpStore> tcp_client_;
     std::unique_ptr<GlooGroup> gloo_;
+    std::unique_ptr<Mesh> mesh_;  // world_size > 1: the exchange and direct collectives
+    std::vector<char> slots_;           // the last exchange
     mutable std::mutex nccl_mutex_;
     std::unique_ptr<NcclGroup> nccl_;
     std::string bind_addr_;

@@ -6,8 +6,6 @@
 #if DSABI_HAVE_GLOO
 
 #include <gloo/allgather.h>
-#include <gloo/allreduce.h>
-#include <gloo/alltoall.h>
 #include <gloo/barrier.h>
 #include <gloo/broadcast.h>
 #include <gloo/common/error.h>
@@ -23,7 +21,6 @@
 #include <typeinfo>
 #include <vector>
 
-#include "comm/net.hpp"
 #include "comm/reduce.hpp"
 
 namespace ds::comm {
@@ -133,9 +130,6 @@ void signal_all_pairs(gloo::transport::Context* tc, const std::string& msg) {
     dsabi_gloo_tcp_signal_exception(static_cast<void*>(tc), msg);
 }
 
-constexpr uint64_t kReduceScatterPrefix = 0xD2;
-constexpr size_t kSegmentBytes = 1u << 20;
-
 class GlooImpl final : public GlooGroup {
 public:
     GlooImpl(std::shared_ptr<RdvContext> ctx, std::shared_ptr<gloo::transport::Device> dev, int64_t timeout_ms)
@@ -143,21 +137,6 @@ public:
 
     std::shared_ptr<void> device() const override { return dev_; }
     std::string address() const override { return dev_->str(); }
-
-    void all_reduce(void* buf, size_t count, int32_t dtype, int32_t op, uint32_t tag) override {
-        ReduceFn fn = reduce_fn(dtype, op);
-        guarded("all_reduce", [&] {
-            by_size(dtype_size(dtype), [&](auto t) {
-                using T = decltype(t);
-                gloo::AllreduceOptions o(ctx_);
-                o.setOutput(static_cast<T*>(buf), count);
-                o.setReduceFunction(fn);
-                o.setTag(tag);
-                o.setTimeout(timeout_);
-                gloo::allreduce(o);
-            });
-        });
-    }
 
     void broadcast(void* buf, size_t bytes, int32_t root, uint32_t tag) override {
         guarded("broadcast", [&] {
@@ -197,86 +176,12 @@ public:
         });
     }
 
-    void all_to_all(const void* in, void* out, size_t bytes_per_rank, uint32_t tag) override {
-        guarded("all_to_all", [&] {
-            gloo::AlltoallOptions o(ctx_);
-            const size_t total = bytes_per_rank * static_cast<size_t>(ctx_->size);
-            o.setInput(static_cast<uint8_t*>(const_cast<void*>(in)), total);
-            o.setOutput(static_cast<uint8_t*>(out), total);
-            o.setTag(tag);
-            o.setTimeout(timeout_);
-            gloo::alltoall(o);
-        });
-    }
-
     void barrier(uint32_t tag) override {
         guarded("barrier", [&] {
             gloo::BarrierOptions o(ctx_);
             o.setTag(tag);
             o.setTimeout(timeout_);
             gloo::barrier(o);
-        });
-    }
-
-    // Ring reduce-scatter on unbound buffers: n-1 steps; in step s rank r sends its partial sum of
-    // chunk (r-s-1) to r+1 and receives the partial of chunk (r-s-2) from r-1, adding its own input.
-    // Each step is cut into segments so that the reduction of one segment overlaps the transfer
-    // of the next (the transport's own thread moves the bytes).
-    void reduce_scatter(const void* in, void* out, size_t count, int32_t dtype, int32_t op, uint32_t tag) override {
-        const int n = ctx_->size, r = ctx_->rank;
-        const size_t es = dtype_size(dtype), bytes = count * es;
-        if (bytes == 0) return;
-        ReduceFn fn = reduce_fn(dtype, op);
-        const char* inb = static_cast<const char*>(in);
-        const int next = (r + 1) % n, prev = (r - 1 + n) % n;
-        size_t seg = std::max<size_t>(kSegmentBytes, (bytes + 4095) / 4096);
-        seg = std::max<size_t>(es, seg / es * es);
-        const size_t nseg = (bytes + seg - 1) / seg;
-        auto deadline = net::deadline_in(timeout_.count());
-        guarded("reduce_scatter", [&] {
-            std::vector<char> a(bytes), b(n > 2 ? bytes : 0);
-            auto in_ub = ctx_->createUnboundBuffer(const_cast<char*>(inb), bytes * static_cast<size_t>(n));
-            auto recv_ub = ctx_->createUnboundBuffer(a.data(), bytes);
-            std::unique_ptr<gloo::transport::UnboundBuffer> spare_ub;
-            if (n > 2) spare_ub = ctx_->createUnboundBuffer(b.data(), bytes);
-            char* recv_ptr = a.data();
-            char* spare_ptr = b.data();
-            gloo::transport::UnboundBuffer* send_ub = in_ub.get();
-            size_t send_off = 0;
-            for (int s = 0; s < n - 1; ++s) {
-                const int send_idx = ((r - s - 1) % n + n) % n;
-                const int recv_idx = ((r - s - 2) % n + n) % n;
-                if (s == 0) send_off = static_cast<size_t>(send_idx) * bytes;
-                const uint64_t base = (kReduceScatterPrefix << 56) | (static_cast<uint64_t>(tag) << 24) |
-                                      (static_cast<uint64_t>(s & 0xfff) << 12);
-                for (size_t j = 0; j < nseg; ++j) {
-                    size_t off = j * seg, len = std::min(seg, bytes - off);
-                    recv_ub->recv(prev, base + j, off, len);
-                }
-                for (size_t j = 0; j < nseg; ++j) {
-                    size_t off = j * seg, len = std::min(seg, bytes - off);
-                    send_ub->send(next, base + j, send_off + off, len);
-                }
-                const bool last = s == n - 2;
-                const char* mine = inb + static_cast<size_t>(recv_idx) * bytes;
-                for (size_t j = 0; j < nseg; ++j) {
-                    size_t off = j * seg, len = std::min(seg, bytes - off);
-                    if (!recv_ub->waitRecv(milliseconds(std::max<int64_t>(1, net::ms_left(deadline)))))
-                        fail(DS_ABORTED, "reduce_scatter was aborted");
-                    char* dst = last ? static_cast<char*>(out) + off : recv_ptr + off;
-                    fn(dst, recv_ptr + off, mine + off, len / es);
-                }
-                for (size_t j = 0; j < nseg; ++j)
-                    if (!send_ub->waitSend(milliseconds(std::max<int64_t>(1, net::ms_left(deadline)))))
-                        fail(DS_ABORTED, "reduce_scatter was aborted");
-                if (!last) {
-                    // The chunk just reduced is sent next; the buffer that was sent receives next.
-                    send_ub = recv_ub.get();
-                    send_off = 0;
-                    std::swap(recv_ub, spare_ub);
-                    std::swap(recv_ptr, spare_ptr);
-                }
-            }
         });
     }
 

@@ -36,15 +36,12 @@ public:
     virtual std::shared_ptr<void> device() const = 0;
     virtual std::string address() const = 0;  // host:port this rank's pairs use
 
-    // In place on buf (count elements of dtype). AVG is summed: the caller divides.
-    virtual void all_reduce(void* buf, size_t count, int32_t dtype, int32_t op, uint32_t tag) = 0;
+    // The collectives the mesh (comm/mesh.hpp) leaves to Gloo: large broadcasts of 4+ ranks, large
+    // reduces, large list all_gathers of 5+ ranks; the barrier ends the rendezvous.
     virtual void broadcast(void* buf, size_t bytes, int32_t root, uint32_t tag) = 0;
-    // Result on root; other ranks' buf is scratch.
+    // Result on root; other ranks' buf is scratch. AVG is summed: the caller divides.
     virtual void reduce(void* buf, size_t count, int32_t dtype, int32_t op, int32_t root, uint32_t tag) = 0;
     virtual void all_gather(const void* in, void* out, size_t bytes_per_rank, uint32_t tag) = 0;
-    // in holds size * count elements; out receives this rank's reduced chunk of count elements.
-    virtual void reduce_scatter(const void* in, void* out, size_t count, int32_t dtype, int32_t op, uint32_t tag) = 0;
-    virtual void all_to_all(const void* in, void* out, size_t bytes_per_rank, uint32_t tag) = 0;
     virtual void barrier(uint32_t tag) = 0;
 
     // Post a transfer now (never blocks); slot identifies the message on both sides.

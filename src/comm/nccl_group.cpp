@@ -78,7 +78,11 @@ void NcclGroup::check(int rc, const char* what) {
     fail(status_of(rc), "NCCL %s: %s", what, t_->last_error());
 }
 
-void NcclGroup::finish(const char* what) { check(t_->wait(comm_, timeout_ms_), what); }
+void NcclGroup::finish(const char* what) {
+    if (!deferred_) wait_all(what);
+}
+
+void NcclGroup::wait_all(const char* what) { check(t_->wait(comm_, timeout_ms_), what); }
 
 std::unique_ptr<NcclGroup> NcclGroup::create(int32_t rank, int32_t size, int32_t dev, Store& store, const std::string& key,
                                              int64_t timeout_ms) {

@@ -25,7 +25,7 @@ public:
     ~NcclGroup();
     int32_t device() const { return dev_; }
 
-    // Each enqueues and waits for completion.
+    // Each enqueues on the communicator's stream and, unless deferred, waits for completion.
     void all_reduce(const void* send, void* recv, uint64_t count, int32_t dtype, int32_t op);
     void broadcast(void* buf, uint64_t count, int32_t dtype, int32_t root);
     void reduce(const void* send, void* recv, uint64_t count, int32_t dtype, int32_t op, int32_t root);
@@ -45,6 +45,11 @@ public:
 
     void abort() noexcept;
 
+    // Deferred: the collectives above only enqueue, and wait_all() waits for everything enqueued
+    // (the worker issues a run of queued asynchronous collectives back to back this way).
+    void set_deferred(bool on) { deferred_ = on; }
+    void wait_all(const char* what);
+
 private:
     NcclGroup(const ds_backend_comm_v1_t* t, void* comm, int32_t dev, int64_t timeout_ms)
         : t_(t), comm_(comm), dev_(dev), timeout_ms_(timeout_ms) {}
@@ -54,6 +59,7 @@ private:
     void* comm_;
     int32_t dev_;
     int64_t timeout_ms_;
+    bool deferred_ = false;
 };
 
 }  // namespace ds::comm

@@ -393,6 +393,8 @@ static void mode_collectives(ds_comm_t* c) {
         const int64_t ring = 300 * 1024 / (int64_t)esize(dt) + 3;
         for (int32_t op = DS_REDUCE_SUM; op <= DS_REDUCE_PROD; ++op) test_all_reduce(c, dt, op, ring);
         test_reduce(c, dt, (int32_t)(d % 5), ring);
+        /* Between the slot and the small-gather bound: with checks on, every rank sends to the root. */
+        test_reduce(c, dt, (int32_t)((d + 2) % 5), 3000);
         test_reduce_scatter(c, dt, (int32_t)((d + 1) % 5), ring / g_n + 1);
         test_broadcast(c, dt, small);
         test_all_gather(c, dt, small / 4, 0);
@@ -406,6 +408,19 @@ static void mode_collectives(ds_comm_t* c) {
     test_reduce_scatter(c, DS_DTYPE_F32, DS_REDUCE_SUM, big / g_n);
     test_reduce_scatter(c, DS_DTYPE_BF16, DS_REDUCE_MAX, big / g_n);
     test_all_gather(c, DS_DTYPE_I32, big / g_n, 0);
+    /* Broadcasts of every size class: direct from the root (up to 3 ranks any size, else up to
+     * 1 MiB) and Gloo's tree after the check (4 ranks, above 1 MiB). */
+    test_broadcast(c, DS_DTYPE_F32, 200 * 1024 + 1);
+    test_broadcast(c, DS_DTYPE_BF16, big);
+    test_broadcast(c, DS_DTYPE_I64, 3);
+    test_broadcast(c, DS_DTYPE_F32, 0);
+    /* Rings on the mesh in several 4 MiB segments per step; direct all_to_all and list all_gather. */
+    const int64_t seg3 = 9 * 1024 * 1024 / 4 + 7; /* f32 elements per chunk: 3 segments */
+    test_all_reduce(c, DS_DTYPE_F32, DS_REDUCE_SUM, seg3 * g_n + 1);
+    test_reduce_scatter(c, DS_DTYPE_I32, DS_REDUCE_MAX, seg3);
+    test_all_to_all(c, DS_DTYPE_F32, 50000);
+    test_all_gather(c, DS_DTYPE_F32, 5000, 1);
+    test_all_gather(c, DS_DTYPE_U8, 300 * 1024 + 1, 0);
     /* Empty tensors do nothing and do not hang. */
     test_all_reduce(c, DS_DTYPE_F32, DS_REDUCE_SUM, 0);
     test_all_gather(c, DS_DTYPE_F32, 0, 0);
@@ -665,6 +680,81 @@ static void mode_mismatch(ds_comm_t* c) {
         CHECK_CONTAINS(ds_last_error(), "rank 1: all_reduce f32 x 100000 (sum) on cpu");
         ds_tensor_destroy(x);
     }
+    /* Broadcasts above the agreement slot: the receivers post their receive before the exchange
+     * (direct broadcast), so a disagreement must still leave every buffer untouched, on every path:
+     * sizes, roots, dtypes of the same width, and ranks that are not broadcasting at all. */
+    {
+        const int64_t big = 300 * 1024 + 7; /* f32: 1.2 MiB */
+        for (int variant = 0; variant < 5; ++variant) {
+            int64_t sz = big + (variant == 0 && g_rank == g_n - 1 ? 1 : 0);
+            int32_t dt = variant == 2 && g_rank == 1 ? DS_DTYPE_I32 : DS_DTYPE_F32;
+            int32_t root = variant == 1 && g_rank == 0 ? 1 : 0;
+            ds_tensor_t* x = NULL;
+            CHECK_OK(ds_tensor_create(dt, 1, &sz, DS_DEV_CPU, 0, &x));
+            CHECK_OK(ds_tensor_fill(x, 10.0 + g_rank));
+            ds_status_t st;
+            if (variant == 3 && g_rank == g_n - 1) /* not a broadcast: an all_reduce of the same tensor */
+                st = ds_comm_all_reduce(c, x, DS_REDUCE_SUM, NULL);
+            else if (variant == 4 && g_rank == 0) /* the root of the others' broadcast is in a barrier */
+                st = ds_comm_barrier(c, NULL);
+            else
+                st = ds_comm_broadcast(c, x, variant == 4 ? 0 : root, NULL);
+            CHECK_STATUS(st, DS_ERR_COMM_MISMATCH);
+            CHECK_CONTAINS(ds_last_error(), "Nothing was transferred");
+            void* d = NULL;
+            ds_tensor_get_data(x, &d);
+            int untouched = 1;
+            for (int64_t i = 0; i < sz; ++i) {
+                double v = dt == DS_DTYPE_I32 ? (double)((int32_t*)d)[i] : (double)((float*)d)[i];
+                if (v != 10.0 + g_rank) {
+                    untouched = 0;
+                    break;
+                }
+            }
+            if (!untouched) fprintf(stderr, "rank %d: broadcast mismatch variant %d wrote into the buffer\n", g_rank, variant);
+            CHECK(untouched);
+            ds_tensor_destroy(x);
+        }
+        /* The other direct collectives: all_gather (everybody receives from everybody), small
+         * all_reduce (the same, reduced locally) and small reduce (the root receives). */
+        const int64_t mid = 4096 + 5; /* f32: 16 KiB, above the slot, below the small-gather bound */
+        for (int variant = 0; variant < 4; ++variant) {
+            int64_t sz = mid + (variant == 0 && g_rank == 1 ? 2 : 0);
+            int64_t outn = sz * g_n;
+            ds_tensor_t *x = NULL, *out = NULL;
+            CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &sz, DS_DEV_CPU, 0, &x));
+            CHECK_OK(ds_tensor_create(DS_DTYPE_F32, 1, &outn, DS_DEV_CPU, 0, &out));
+            CHECK_OK(ds_tensor_fill(x, 10.0 + g_rank));
+            CHECK_OK(ds_tensor_fill(out, 20.0 + g_rank));
+            ds_status_t st;
+            if (variant == 0) /* all_gather, one rank's input longer */
+                st = ds_comm_all_gather(c, x, out, NULL);
+            else if (variant == 1) /* reduce, roots disagree */
+                st = ds_comm_reduce(c, x, DS_REDUCE_SUM, g_rank == 0 ? 1 : 0, NULL);
+            else if (variant == 2) /* all_reduce against a reduce */
+                st = g_rank == 1 ? ds_comm_reduce(c, x, DS_REDUCE_SUM, 0, NULL) : ds_comm_all_reduce(c, x, DS_REDUCE_SUM, NULL);
+            else /* all_gather against an all_reduce of the same input */
+                st = g_rank == 0 ? ds_comm_all_reduce(c, x, DS_REDUCE_SUM, NULL) : ds_comm_all_gather(c, x, out, NULL);
+            CHECK_STATUS(st, DS_ERR_COMM_MISMATCH);
+            float *px = NULL, *po = NULL;
+            ds_tensor_get_data(x, (void**)&px);
+            ds_tensor_get_data(out, (void**)&po);
+            int untouched = 1;
+            for (int64_t i = 0; i < sz; ++i) untouched &= px[i] == 10.0f + g_rank;
+            for (int64_t i = 0; i < outn; ++i) untouched &= po[i] == 20.0f + g_rank;
+            if (!untouched) fprintf(stderr, "rank %d: direct mismatch variant %d wrote into a buffer\n", g_rank, variant);
+            CHECK(untouched);
+            ds_tensor_destroy(x);
+            ds_tensor_destroy(out);
+        }
+        /* ... and a large broadcast that agrees still works right after. */
+        buf_t b = make(DS_DTYPE_F32, big);
+        int k = ++g_case;
+        for (int64_t i = 0; i < big; ++i) put(b.h, DS_DTYPE_F32, i, value(k, g_rank, i, 0, 100));
+        CHECK_OK(ds_comm_broadcast(c, b.t, g_n - 1, NULL));
+        for (int64_t i = 0; i < big; ++i) expect("broadcast after mismatches", &b, i, value(k, g_n - 1, i, 0, 100));
+        drop(&b);
+    }
     /* Nothing moved, the communicator is still good. */
     CHECK_OK(ds_tensor_fill(ok, 1.0));
     CHECK_OK(ds_comm_all_reduce(c, ok, DS_REDUCE_SUM, NULL));
@@ -830,9 +920,10 @@ static void mode_abort(ds_comm_t* c) {
         usleep(1500 * 1000);
         double t0 = now_s();
         ds_status_t st = ds_comm_all_reduce(c, t, DS_REDUCE_SUM, NULL);
-        if (g_dev_type == DS_DEV_CUDA && st == DS_OK) {
-            /* NCCL: rank 0's first all_reduce was already running on its GPU when it aborted and had
-             * sent its data, so this matching one may complete. The next one has no partner. */
+        if (st == DS_OK) {
+            /* Rank 0's first all_reduce had sent its data before it aborted (NCCL: it was running on
+             * its GPU; CPU with checks off: the mesh sends at once), so this matching one may
+             * complete. The next one has no partner. */
             printf("rank %d: first all_reduce matched rank 0's in-flight one; trying another\n", g_rank);
             st = ds_comm_all_reduce(c, t, DS_REDUCE_SUM, NULL);
         }
@@ -873,7 +964,9 @@ int main(int argc, char** argv) {
         mode_logger();
         return report(mode);
     }
-    ds_comm_t* c = join(-1, NULL);
+    /* Checks as DSABI_COMM_CHECK says (failure.sh's kill-nocheck, manual runs with checks off);
+     * always on for the mismatch mode, which needs them. */
+    ds_comm_t* c = join(strcmp(mode, "mismatch") == 0 ? 1 : DS_UNSET_I32, NULL);
     double t0 = now_s();
     agree_seed(c);
     if (strcmp(mode, "collectives") == 0) {
