@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU part of the optim family, run on the GPU machine (scripts/gpu-ops.sh calls it):
-#   1. tests/c/test_op_optim (its CUDA part runs when a GPU is present), log in OUT_DIR;
+#   1. tests/c/test_op_optim (its CUDA part runs when a GPU is present), log in OUT_DIR; then
+#      tests/gpu/optim_parity_cuda.py: ds_op_optim_step on CUDA against torch.optim on CUDA;
 #   2. AdamW over 1e9 f32 params: ds_op_optim_step (bench/ops/optim_bench.c, --device cuda) beside
 #      torch.optim.AdamW(fused=True) (bench/ops/optim_torch.py), one tensor and 1000 tensors; the
 #      bf16-grads + bf16-copy variant and check_finite=1 of dsabi; a device copy bandwidth (torch);
@@ -33,6 +34,11 @@ else
   echo "no $build/bin/test_op_optim (build the test_op_optim target)"; status=1
 fi
 
+echo "== torch.optim parity on CUDA (tests/gpu/optim_parity_cuda.py)"
+"$py" "$root/tests/gpu/optim_parity_cuda.py" "$build/lib/libdsabi.so" > "$out/optim_parity_cuda.log" 2>&1 \
+  || { echo "optim_parity_cuda FAILED"; status=1; }
+grep -E "torch|parity|FAIL" "$out/optim_parity_cuda.log" | tail -12
+
 echo "== build optim_bench"
 bench=$build/bench/ops/optim_bench
 mkdir -p "$build/bench/ops"
@@ -52,6 +58,11 @@ run ds_f32_checkfinite "$bench" --device cuda --n "$n" --check-finite 1 --iters 
 run ds_lamb_100t "$bench" --device cuda --n "$n" --tensors 100 --kind lamb --iters "$iters" --stream 0 --label lamb_100t --json "$out/ds_lamb.json"
 run torch_fused "$py" "$here/optim_torch.py" --device cuda --n "$n" --impl fused --iters "$iters" --copy-bw 1 --json "$out/torch_fused.json"
 run torch_fused_1000t "$py" "$here/optim_torch.py" --device cuda --n "$n" --tensors 1000 --impl fused --iters "$iters" --json "$out/torch_fused_1000t.json"
+# The cache-streaming variant of the step kernel (DSABI_OPTIM_CS=1), dsabi only, then torch once more:
+# to choose the default (compare ds_f32_cs with ds_f32 and both torch runs).
+DSABI_OPTIM_CS=1 run ds_f32_cs "$bench" --device cuda --n "$n" --iters "$iters" --stream 0 --label f32_cs --json "$out/ds_f32_cs.json"
+DSABI_OPTIM_CS=1 run ds_bf16_cs "$bench" --device cuda --n "$n" --grad bf16 --lp bf16 --iters "$iters" --stream 0 --label bf16_cs --json "$out/ds_bf16_cs.json"
+run torch_fused_again "$py" "$here/optim_torch.py" --device cuda --n "$n" --impl fused --iters "$iters" --json "$out/torch_fused_again.json"
 run torch_foreach "$py" "$here/optim_torch.py" --device cuda --n "$n" --impl foreach --iters "$iters" --json "$out/torch_foreach.json"
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
