@@ -297,6 +297,8 @@ def main():
         "host": {"machine": platform.machine(), "cpu": platform.processor() or platform.machine(),
                  "cores": os.cpu_count(), "load_avg": list(os.getloadavg())},
         "dsabi": dsinfo,
+        # The attention implementation switches in effect (kernels/cuda/ops_attn.cu; unset: the defaults).
+        "dsabi_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("DSABI_ATTN")},
         "torch": tinfo,
         "torch_kernels": kernels,
         "peak_tflops": peak,

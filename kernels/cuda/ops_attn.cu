@@ -1,5 +1,10 @@
 // CUDA ops of the attn family: flash attention forward and backward (kernels in ops_attn_kernels.cuh),
 // bf16 and f16, head dimensions 64 and 128, causal or not, grouped-query heads, any sequence lengths.
+// The forward has two implementations: the FA2-style mma.sync kernel (ops_attn_kernels.cuh, any sm_80+)
+// and the Hopper wgmma kernel (ops_attn_sm90.cuh, compute capability 9.0 only). The environment variable
+// DSABI_ATTN_IMPL=fa2|sm90 (read once) forces one; otherwise the default below applies
+// (kSm90FwdDefault). Devices other than 9.0, scales <= 0 and sequences of 2^30 or more always use the
+// FA2 kernel.
 // Everything runs on the legacy default stream, asynchronously; the backward's f32 workspace (dQ
 // accumulator and Dsum) is stream-ordered memory from a memory pool of this module that keeps what it
 // has allocated (so that repeated calls do not map and unmap memory), with the device's default pool as
@@ -14,6 +19,7 @@
 #include "cuda_common.cuh"
 #include "op_attn.h"
 #include "ops_attn_kernels.cuh"
+#include "ops_attn_sm90.cuh"
 
 namespace dscuda {
 namespace {
@@ -98,6 +104,45 @@ int fwd_dispatch(const FwdParams& p, int64_t B, int D, bool causal) {
     return causal ? launch_fwd<T, 128, 4, 2, true>(p, B) : launch_fwd<T, 128, 4, 2, false>(p, B);
 }
 
+// Whether the sm_90a forward is used by default on compute capability 9.0 devices.
+constexpr bool kSm90FwdDefault = true;
+
+// DSABI_ATTN_IMPL: 0 unset (default), 1 "fa2", 2 "sm90" (read once; other values are ignored).
+int fwd_impl_env() {
+    static const int v = [] {
+        const char* e = std::getenv("DSABI_ATTN_IMPL");
+        if (!e) return 0;
+        const std::string s(e);
+        return s == "fa2" ? 1 : s == "sm90" ? 2 : 0;
+    }();
+    return v;
+}
+
+// Compute capability 9.0 (Hopper: the sm_90a kernels run there and nowhere else); cached per device.
+bool device_is_sm90(int32_t dev) {
+    static std::mutex mutex;
+    static signed char known[64] = {};  // 0 unknown, 1 yes, -1 no
+    if (dev < 0 || dev >= 64) return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (known[dev] == 0) {
+        int major = 0, minor = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+        known[dev] = (major == 9 && minor == 0) ? 1 : -1;
+    }
+    return known[dev] == 1;
+}
+
+bool use_sm90_fwd(int32_t dev) {
+    const int env = fwd_impl_env();
+    if (env == 1) return false;
+    if (env == 0 && !kSm90FwdDefault) return false;
+    return device_is_sm90(dev);
+}
+
 int attn_fwd(int32_t dev, const void* args) {
     int rc = use_device(dev);
     if (rc != DS_BACKEND_OK) return rc;
@@ -119,6 +164,22 @@ int attn_fwd(int32_t dev, const void* args) {
     p.Hkv = a.heads_kv;
     p.G = a.heads_q / a.heads_kv;
     p.scale_log2 = a.scale * dsattn::kLog2e;
+    // The sm_90a kernel: positive scales (its softmax takes the row max before scaling) and sequences
+    // below 2^30 (32-bit tensor-map coordinates and tile offsets).
+    if (a.scale > 0.0f && a.seq_q < INT_MAX / 2 && a.seq_kv < INT_MAX / 2 && use_sm90_fwd(dev)) {
+        // The persistent kernel's work-item counter: stream-ordered, zeroed before the launch.
+        void* counter = nullptr;
+        cudaMemPool_t pool = workspace_pool(dev);
+        rc = check(pool ? cudaMallocFromPoolAsync(&counter, 256, pool, 0) : cudaMallocAsync(&counter, 256, 0),
+                   "ds_op_attention: work counter (cudaMallocAsync)");
+        if (rc != DS_BACKEND_OK) return rc;
+        rc = check(cudaMemsetAsync(counter, 0, sizeof(unsigned long long), 0), "ds_op_attention: cudaMemsetAsync");
+        if (rc == DS_BACKEND_OK)
+            rc = attn_fwd_sm90(p, a.batch, a.head_dim, a.dtype == DS_ATTN_DTYPE_BF16, a.causal != 0,
+                               static_cast<unsigned long long*>(counter));
+        const int rc2 = check(cudaFreeAsync(counter, 0), "ds_op_attention: cudaFreeAsync");
+        return rc != DS_BACKEND_OK ? rc : rc2;
+    }
     if (a.dtype == DS_ATTN_DTYPE_BF16) return fwd_dispatch<__nv_bfloat16>(p, a.batch, a.head_dim, a.causal != 0);
     return fwd_dispatch<__half>(p, a.batch, a.head_dim, a.causal != 0);
 }
