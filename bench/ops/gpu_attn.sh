@@ -5,13 +5,15 @@
 #      once per forward implementation: DSABI_ATTN_IMPL=sm90 (the Hopper wgmma kernel,
 #      kernels/cuda/ops_attn_sm90.cuh; once more with a grid of 3 persistent CTAs, DSABI_ATTN_SM90_GRID=3,
 #      so that each runs many work items) and DSABI_ATTN_IMPL=fa2 (the mma.sync kernel; once more with its
-#      variant DSABI_ATTN_FWD_MT=1); logs in OUT_DIR;
+#      variant DSABI_ATTN_FWD_MT=1), and with each backward main kernel (DSABI_ATTN_BWD_IMPL=sm90, the Hopper
+#      wgmma kernel of kernels/cuda/ops_attn_bwd_sm90.cuh, or fa2); logs in OUT_DIR;
 #   2. bench/ops/attn_bench.c --device cuda beside bench/ops/attn_torch.py
 #      (torch.nn.functional.scaled_dot_product_attention) on the same cases, alternating, ROUNDS rounds
 #      (best of), with the default implementation: B8 H16 S2048 D128 causal / non-causal, D64, f16,
 #      S8192, GQA 32/8, B16 S512;
 #   3. writes bench/results/2026-11-21-attn-gpu-<h100|h200>.json (and a copy in OUT_DIR);
 #   4. dsabi alone with the other forward implementation on the same cases (OUT_DIR/attn-impl-<impl>.json),
+#      with the other backward main kernel (OUT_DIR/attn-bwd-<impl>.json),
 #      and the FA2 variant DSABI_ATTN_FWD_MT=1 (8 warps x 16 rows) on three cases (OUT_DIR/attn-variant-mt1.json).
 #
 #   bench/ops/gpu_attn.sh BUILD_DIR OUT_DIR          (ROUNDS=2 MIN_TIME=0.5 in the environment;
@@ -32,6 +34,9 @@ status=0
 # kernels/cuda/ops_attn.cu) and the other one.
 default_impl=sm90
 other_impl=fa2
+# Likewise the backward main kernel (DSABI_ATTN_BWD_IMPL; kSm90BwdDefault).
+default_bwd=sm90
+other_bwd=fa2
 
 # test_op_attn under the given environment settings; log OUT_DIR/test_op_attn_NAME.log.
 run_test() {
@@ -47,11 +52,13 @@ run_test() {
   fi
 }
 if [ -z "${ATTN_SKIP_TESTS:-}" ]; then
-  run_test sm90 DSABI_ATTN_IMPL=sm90
+  run_test sm90 DSABI_ATTN_IMPL=sm90 DSABI_ATTN_BWD_IMPL=sm90
   # A grid of 3 CTAs: every CTA of the persistent sm90 kernel runs many work items.
-  run_test sm90_grid3 DSABI_ATTN_IMPL=sm90 DSABI_ATTN_SM90_GRID=3
-  run_test fa2 DSABI_ATTN_IMPL=fa2
-  run_test fa2_mt1 DSABI_ATTN_IMPL=fa2 DSABI_ATTN_FWD_MT=1
+  run_test sm90_grid3 DSABI_ATTN_IMPL=sm90 DSABI_ATTN_SM90_GRID=3 DSABI_ATTN_BWD_IMPL=sm90
+  run_test sm90_bwd_fa2 DSABI_ATTN_IMPL=sm90 DSABI_ATTN_BWD_IMPL=fa2
+  run_test fa2 DSABI_ATTN_IMPL=fa2 DSABI_ATTN_BWD_IMPL=fa2
+  run_test fa2_bwd_sm90 DSABI_ATTN_IMPL=fa2 DSABI_ATTN_BWD_IMPL=sm90
+  run_test fa2_mt1 DSABI_ATTN_IMPL=fa2 DSABI_ATTN_FWD_MT=1 DSABI_ATTN_BWD_IMPL=fa2
 fi
 
 echo "== build attn_bench"
@@ -64,7 +71,7 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 case "$gpu" in *H200*) tag=h200 ;; *) tag=h100 ;; esac
 result="$root/bench/results/2026-11-21-attn-gpu-$tag.json"
 mkdir -p "$root/bench/results"
-echo "== bench on $gpu ($rounds rounds, forward implementation: $default_impl)"
+echo "== bench on $gpu ($rounds rounds, forward implementation: $default_impl, backward: $default_bwd)"
 "$py" "$here/attn_torch.py" run --device cuda --bench "$bench" --out "$result" --rounds "$rounds" \
   --min-time "$min_time" 2>&1 | tee "$out/attn_bench.log" || status=1
 cp "$result" "$out/" 2>/dev/null || true
@@ -72,6 +79,10 @@ cp "$result" "$out/" 2>/dev/null || true
 echo "== dsabi alone with DSABI_ATTN_IMPL=$other_impl"
 DSABI_ATTN_IMPL=$other_impl "$bench" --device cuda --min-time "$min_time" --json "$out/attn-impl-$other_impl.json" 2>&1 |
   tee "$out/attn_impl_$other_impl.log" || status=1
+
+echo "== dsabi alone with DSABI_ATTN_BWD_IMPL=$other_bwd"
+DSABI_ATTN_BWD_IMPL=$other_bwd "$bench" --device cuda --min-time "$min_time" --json "$out/attn-bwd-$other_bwd.json" 2>&1 |
+  tee "$out/attn_bwd_$other_bwd.log" || status=1
 
 echo "== FA2 forward variant DSABI_ATTN_FWD_MT=1 (8 warps x 16 query rows), dsabi only"
 printf '%s\n' "b8h16s2048d128_causal bf16 8 16 16 2048 2048 128 1" "b8h16s2048d128 bf16 8 16 16 2048 2048 128 0" \

@@ -4,7 +4,9 @@
 // and the Hopper wgmma kernel (ops_attn_sm90.cuh, compute capability 9.0 only). The environment variable
 // DSABI_ATTN_IMPL=fa2|sm90 (read once) forces one; otherwise the default below applies
 // (kSm90FwdDefault). Devices other than 9.0, scales <= 0 and sequences of 2^30 or more always use the
-// FA2 kernel.
+// FA2 kernel. The backward's main kernel likewise: FA2 (attn_bwd_kernel) or Hopper
+// (ops_attn_bwd_sm90.cuh), DSABI_ATTN_BWD_IMPL=fa2|sm90 (read once), default kSm90BwdDefault; devices
+// other than 9.0 and sequences of 2^30 or more use the FA2 kernel. Both share the Dsum and dq kernels.
 // Everything runs on the legacy default stream, asynchronously; the backward's f32 workspace (dQ
 // accumulator and Dsum) is stream-ordered memory from a memory pool of this module that keeps what it
 // has allocated (so that repeated calls do not map and unmap memory), with the device's default pool as
@@ -15,10 +17,12 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 #include "cuda_common.cuh"
 #include "op_attn.h"
 #include "ops_attn_kernels.cuh"
+#include "ops_attn_bwd_sm90.cuh"
 #include "ops_attn_sm90.cuh"
 
 namespace dscuda {
@@ -197,8 +201,19 @@ int launch_bwd_main(const BwdParams& p, int64_t B) {
     return check_launch("ds_op_attention_backward: main kernel");
 }
 
+// dq = dq_acc * scale, converted, 4 elements a thread per iteration (16-byte loads, 8-byte stores; the
+// element count is a multiple of 4 since D is 64 or 128, and the tensors are 16-byte aligned).
+template <typename T>
+__global__ void attn_bwd_dq4_kernel(const float4* __restrict__ acc, uint2* __restrict__ dq, int64_t n4, float scale) {
+    for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n4;
+         e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float4 a = acc[e];
+        dq[e] = make_uint2(dsattn::pack2<T>(a.x * scale, a.y * scale), dsattn::pack2<T>(a.z * scale, a.w * scale));
+    }
+}
+
 template <typename T, int D>
-int bwd_dispatch(const BwdParams& p, const ds_attn_bwd_args_t& a) {
+int bwd_dispatch(const BwdParams& p, const ds_attn_bwd_args_t& a, bool sm90) {
     const int64_t rows = a.batch * a.seq_q * a.heads_q;
     const int64_t nq = rows * D;
     if (rows > 0) {
@@ -210,17 +225,46 @@ int bwd_dispatch(const BwdParams& p, const ds_attn_bwd_args_t& a) {
         if (rc != DS_BACKEND_OK) return rc;
     }
     if (a.seq_kv > 0) {
-        int rc = a.causal ? launch_bwd_main<T, D, true>(p, a.batch) : launch_bwd_main<T, D, false>(p, a.batch);
-        if (rc != DS_BACKEND_OK) return rc;
+        bool launched = false;
+        if (sm90) {
+            int rc = attn_bwd_sm90(p, a.batch, D, std::is_same<T, __nv_bfloat16>::value, a.causal != 0, &launched);
+            if (rc != DS_BACKEND_OK) return rc;
+        }
+        if (!launched) {
+            int rc = a.causal ? launch_bwd_main<T, D, true>(p, a.batch) : launch_bwd_main<T, D, false>(p, a.batch);
+            if (rc != DS_BACKEND_OK) return rc;
+        }
     }
     if (nq > 0) {
-        int64_t blocks = (nq + 255) / 256;
-        if (blocks > 132 * 64) blocks = 132 * 64;
-        dsattn::attn_bwd_dq_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, 0>>>(p.dq_acc, static_cast<T*>(a.dq),
-                                                                                   nq, a.scale);
+        const int64_t n4 = nq / 4;  // nq = rows * D, D a multiple of 4
+        int64_t blocks = (n4 + 255) / 256;
+        if (blocks > 132 * 16) blocks = 132 * 16;
+        attn_bwd_dq4_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, 0>>>(
+            reinterpret_cast<const float4*>(p.dq_acc), static_cast<uint2*>(a.dq), n4, a.scale);
         return check_launch("ds_op_attention_backward: dq kernel");
     }
     return DS_BACKEND_OK;
+}
+
+// Whether the sm_90a backward main kernel is used by default on compute capability 9.0 devices.
+constexpr bool kSm90BwdDefault = true;
+
+// DSABI_ATTN_BWD_IMPL: 0 unset (default), 1 "fa2", 2 "sm90" (read once; other values are ignored).
+int bwd_impl_env() {
+    static const int v = [] {
+        const char* e = std::getenv("DSABI_ATTN_BWD_IMPL");
+        if (!e) return 0;
+        const std::string s(e);
+        return s == "fa2" ? 1 : s == "sm90" ? 2 : 0;
+    }();
+    return v;
+}
+
+bool use_sm90_bwd(int32_t dev) {
+    const int env = bwd_impl_env();
+    if (env == 1) return false;
+    if (env == 0 && !kSm90BwdDefault) return false;
+    return device_is_sm90(dev);
 }
 
 int attn_bwd(int32_t dev, const void* args) {
@@ -264,10 +308,12 @@ int attn_bwd(int32_t dev, const void* args) {
         p.G = a.heads_q / a.heads_kv;
         p.scale = a.scale;
         p.scale_log2 = a.scale * dsattn::kLog2e;
+        // The sm_90a kernel: sequences below 2^30 (32-bit tensor-map coordinates).
+        const bool sm90 = a.seq_q < INT_MAX / 2 && a.seq_kv < INT_MAX / 2 && use_sm90_bwd(dev);
         if (a.dtype == DS_ATTN_DTYPE_BF16)
-            rc = a.head_dim == 64 ? bwd_dispatch<__nv_bfloat16, 64>(p, a) : bwd_dispatch<__nv_bfloat16, 128>(p, a);
+            rc = a.head_dim == 64 ? bwd_dispatch<__nv_bfloat16, 64>(p, a, sm90) : bwd_dispatch<__nv_bfloat16, 128>(p, a, sm90);
         else
-            rc = a.head_dim == 64 ? bwd_dispatch<__half, 64>(p, a) : bwd_dispatch<__half, 128>(p, a);
+            rc = a.head_dim == 64 ? bwd_dispatch<__half, 64>(p, a, sm90) : bwd_dispatch<__half, 128>(p, a, sm90);
     }
     if (ws) {
         int rc2 = check(cudaFreeAsync(ws, 0), "ds_op_attention_backward: cudaFreeAsync");

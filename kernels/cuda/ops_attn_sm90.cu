@@ -141,6 +141,11 @@ int dispatch(const dsattn::FwdParams& p, int64_t B, int D, bool causal, unsigned
 
 }  // namespace
 
+// make_map for the backward (ops_attn_bwd_sm90.cu).
+bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int64_t H, int64_t S, int64_t B, int rows) {
+    return make_map(m, base, bf16, D, H, S, B, rows);
+}
+
 int attn_fwd_sm90(const dsattn::FwdParams& p, int64_t B, int D, bool bf16, bool causal, unsigned long long* counter) {
     const int sc = sched();
     if (bf16) {

@@ -51,6 +51,10 @@ namespace dscuda {
 // 128, 16-bit dtype, Hq multiple of Hkv, scale > 0) and that the device has compute capability 9.0;
 // counter: a device word set to zero on stream 0 before the launch (the work-item counter).
 int attn_fwd_sm90(const dsattn::FwdParams& p, int64_t B, int D, bool bf16, bool causal, unsigned long long* counter);
+// Tensor map of a [B, S, H, D] 16-bit tensor (dimensions D, H, S, B; boxes of 64 columns x `rows` rows,
+// 128-byte swizzle, zero fill out of bounds); false when the driver's encoder is unavailable or refuses.
+// Host code of ops_attn_sm90.cu, shared with the backward (ops_attn_bwd_sm90.cu).
+bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int64_t H, int64_t S, int64_t B, int rows);
 }  // namespace dscuda
 
 #define DSA9_DEV __device__ __forceinline__
