@@ -58,10 +58,7 @@ run ds_f32_checkfinite "$bench" --device cuda --n "$n" --check-finite 1 --iters 
 run ds_lamb_100t "$bench" --device cuda --n "$n" --tensors 100 --kind lamb --iters "$iters" --stream 0 --label lamb_100t --json "$out/ds_lamb.json"
 run torch_fused "$py" "$here/optim_torch.py" --device cuda --n "$n" --impl fused --iters "$iters" --copy-bw 1 --json "$out/torch_fused.json"
 run torch_fused_1000t "$py" "$here/optim_torch.py" --device cuda --n "$n" --tensors 1000 --impl fused --iters "$iters" --json "$out/torch_fused_1000t.json"
-# The cache-streaming variant of the step kernel (DSABI_OPTIM_CS=1), dsabi only, then torch once more:
-# to choose the default (compare ds_f32_cs with ds_f32 and both torch runs).
-DSABI_OPTIM_CS=1 run ds_f32_cs "$bench" --device cuda --n "$n" --iters "$iters" --stream 0 --label f32_cs --json "$out/ds_f32_cs.json"
-DSABI_OPTIM_CS=1 run ds_bf16_cs "$bench" --device cuda --n "$n" --grad bf16 --lp bf16 --iters "$iters" --stream 0 --label bf16_cs --json "$out/ds_bf16_cs.json"
+# torch once more at the end, so that a change of the GPU's state shows as a difference of its two runs.
 run torch_fused_again "$py" "$here/optim_torch.py" --device cuda --n "$n" --impl fused --iters "$iters" --json "$out/torch_fused_again.json"
 run torch_foreach "$py" "$here/optim_torch.py" --device cuda --n "$n" --impl foreach --iters "$iters" --json "$out/torch_foreach.json"
 
