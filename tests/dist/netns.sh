@@ -25,24 +25,9 @@ if ! ip netns add "$sw" 2>"$tmp/err"; then
   exit 77
 fi
 set -e
-ip netns add $a
-ip netns add $b
-ip -n $sw link add br0 type bridge
-ip -n $sw link set br0 up
-ip -n $sw link set lo up
-i=1
-for ns in $a $b; do
-  ip link add va$id$i type veth peer name vb$id$i
-  ip link set va$id$i netns $ns
-  ip link set vb$id$i netns $sw
-  ip -n $ns link set va$id$i name eth0
-  ip -n $ns addr add $net.$i/24 dev eth0
-  ip -n $ns link set eth0 up
-  ip -n $ns link set lo up
-  ip -n $sw link set vb$id$i master br0
-  ip -n $sw link set vb$id$i up
-  i=$((i + 1))
-done
+# shellcheck source=hosts.sh
+source "$(dirname "$0")/hosts.sh"
+make_hosts $sw $net $id $a $b
 set +e
 
 printf '# two hosts, two slots each\n%s slots=2\n%s slots=2\n' $a $b > "$tmp/hosts"
