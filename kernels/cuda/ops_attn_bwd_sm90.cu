@@ -3,6 +3,7 @@
 // calls attn_bwd_sm90 on compute capability 9.0 devices, between its Dsum and dq conversion kernels.
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "cuda_common.cuh"
@@ -48,16 +49,29 @@ int stages() {
     return v;
 }
 
+// DSABI_ATTN_BWD_SM90_DQ=v2|v4: how the consumers add their dQ to the f32 workspace: 8-byte reductions
+// straight from the accumulators (v2, the default) or 16-byte ones after pairs of lanes swap halves (v4).
+// Read once.
+int dq_v4() {
+    static const int v = [] {
+        const char* e = std::getenv("DSABI_ATTN_BWD_SM90_DQ");
+        return e && std::string(e) == "v4" ? 1 : 0;
+    }();
+    return v;
+}
+
 template <typename T, int D, bool CAUSAL, bool LAG, int ST>
 int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     using Cfg = dsattn90::BwdSm90Cfg<D, ST>;
     constexpr bool bf16 = std::is_same<T, __nv_bfloat16>::value;
     *launched = false;
-    CUtensorMap tq{}, tk{}, tv{}, tdo{};
+    CUtensorMap tq{}, tk{}, tv{}, tdo{}, tdk{}, tdv{};
     if (!attn_sm90_make_map(&tq, p.q, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tdo, p.dout, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tk, p.k, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
-        !attn_sm90_make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN))
+        !attn_sm90_make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
+        !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
+        !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, Cfg::BN))
         return DS_BACKEND_OK;
     auto kern = dsattn90::attn_bwd_sm90_kernel<T, D, CAUSAL, LAG, ST>;
     int rc = check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM),
@@ -72,8 +86,8 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     // (never for tensors that fit in memory) the FA2 kernel takes it: 31-bit grid and step counts
     if (grid > 0x7fffffff || (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq > 0x7fffffff) return DS_BACKEND_OK;
     *launched = true;
-    kern<<<static_cast<unsigned>(grid), Cfg::NT, Cfg::SMEM, 0>>>(p, static_cast<int>(n_kb), order(), tq, tk, tv,
-                                                                  tdo);
+    kern<<<static_cast<unsigned>(grid), Cfg::NT, Cfg::SMEM, 0>>>(p, static_cast<int>(n_kb), order(), dq_v4(), tq, tk,
+                                                                  tv, tdo, tdk, tdv);
     return check_launch("ds_op_attention_backward: main kernel (sm90)");
 }
 

@@ -135,9 +135,9 @@ DSA9_DEV void red_add_v4(float* p, float a, float b, float c, float d) {
     asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "f"(a), "f"(b), "f"(c), "f"(d)
                  : "memory");
 }
-DSA9_DEV void st_shared_f32(uint32_t a, float v) { asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(a), "f"(v) : "memory"); }
-DSA9_DEV void st_shared_u32(uint32_t a, uint32_t v) {
-    asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+// *p += {a, b} (f32, relaxed; 8-byte aligned).
+DSA9_DEV void red_add_v2(float* p, float a, float b) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
 }
 DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
     float2 v;
@@ -155,9 +155,10 @@ DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
 // major inside a chunk (block 0 of the chunk's pairs first: longest first under a causal mask).
 template <typename T, int D, bool CAUSAL, bool LAG, int STAGES>
 __global__ void __launch_bounds__(384, 1)
-    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, const __grid_constant__ CUtensorMap tm_q,
+    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, int dq_v4, const __grid_constant__ CUtensorMap tm_q,
                          const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
-                         const __grid_constant__ CUtensorMap tm_do) {
+                         const __grid_constant__ CUtensorMap tm_do, const __grid_constant__ CUtensorMap tm_dk,
+                         const __grid_constant__ CUtensorMap tm_dv) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using Cfg = BwdSm90Cfg<D, STAGES>;
     constexpr int BN = Cfg::BN, BM = Cfg::BM, ST = Cfg::STAGES;
@@ -310,6 +311,18 @@ __global__ void __launch_bounds__(384, 1)
     // tq and tq ^ 1 swap halves so that an even tq adds row g, columns 8 i + 2 tq .. + 3 and an odd one row
     // g + 8, columns 8 i + 2 (tq - 1) .. + 3.
     auto add_dq = [&](int64_t m0, int h) {
+        if (!dq_v4) {  // 8-byte reductions straight from the accumulators (rows g, g + 8)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const int64_t qi = m0 + 16 * warp + g + 8 * r;
+                if (qi < p.S) {
+                    float* dst = p.dq_acc + ((b * p.S + qi) * p.Hq + h) * D + dq_col0 + 2 * tq;
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) red_add_v2(dst + 8 * i, dq[4 * i + 2 * r], dq[4 * i + 2 * r + 1]);
+                }
+            }
+            return;
+        }
         const bool odd = (tq & 1) != 0;
         const int64_t qi = m0 + 16 * warp + g + (odd ? 8 : 0);
         float* dst = p.dq_acc + ((b * p.S + qi) * p.Hq + h) * D + dq_col0 + 2 * (tq & 2);
@@ -516,22 +529,32 @@ __global__ void __launch_bounds__(384, 1)
         add_dq(prev_m0, prev_h);
     }
 
-    // ---- epilogue: dK * scale, dV (rows key_a, key_a + 8) ----
-    const int64_t kv_stride = static_cast<int64_t>(p.Hkv) * D;
-    T* dkg = static_cast<T*>(p.dk) + (b * p.Skv * p.Hkv + hk) * D;
-    T* dvg = static_cast<T*>(p.dv) + (b * p.Skv * p.Hkv + hk) * D;
+    // ---- epilogue: dK * scale and dV (rows key_a, key_a + 8) into the K and V tiles, which both warpgroups
+    // are done reading (their last products were waited for above), in the layout of the loads (16-byte
+    // chunk c of row r at c ^ (r % 8): conflict-free); then one thread stores both tiles with bulk tensor
+    // copies (rows past the end are not written) and waits until they have read shared memory.
+    named_barrier(1, 256);
+    {
+        const uint32_t row = static_cast<uint32_t>((64 * cw + 16 * warp + g) * 128 + 4 * tq);
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        const int64_t j = key_a + 8 * r;
-        if (j < p.Skv) {
+        for (int r = 0; r < 2; ++r)
 #pragma unroll
             for (int i = 0; i < D / 8; ++i) {
-                const int64_t at = j * kv_stride + 8 * i + 2 * tq;
-                *reinterpret_cast<uint32_t*>(dkg + at) =
-                    dsattn::pack2<T>(dk[4 * i + 2 * r] * p.scale, dk[4 * i + 2 * r + 1] * p.scale);
-                *reinterpret_cast<uint32_t*>(dvg + at) = dsattn::pack2<T>(dv[4 * i + 2 * r], dv[4 * i + 2 * r + 1]);
+                const uint32_t at = row + static_cast<uint32_t>(r * 8 * 128 + (i >> 3) * BN * 128 + (((i & 7) ^ g) << 4));
+                st_shared_u32(sK + at, dsattn::pack2<T>(dk[4 * i + 2 * r] * p.scale, dk[4 * i + 2 * r + 1] * p.scale));
+                st_shared_u32(sV + at, dsattn::pack2<T>(dv[4 * i + 2 * r], dv[4 * i + 2 * r + 1]));
             }
+    }
+    fence_proxy_async();
+    named_barrier(1, 256);
+    if (tid == 128) {
+#pragma unroll
+        for (int c = 0; c < D / 64; ++c) {
+            tma_store_4d(&tm_dk, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), sK + c * BN * 128);
+            tma_store_4d(&tm_dv, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), sV + c * BN * 128);
         }
+        bulk_commit();
+        bulk_wait<0, true>();
     }
 #else
     (void)p;  // not sm_90a: never launched (the launcher runs only on compute capability 9.0)
@@ -540,6 +563,9 @@ __global__ void __launch_bounds__(384, 1)
     (void)tm_k;
     (void)tm_v;
     (void)tm_do;
+    (void)tm_dk;
+    (void)tm_dv;
+    (void)dq_v4;
 #endif
 }
 

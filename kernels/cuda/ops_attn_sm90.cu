@@ -113,10 +113,12 @@ template <typename T, int D, int ST, bool CAUSAL, int SCHED>
 int launch_sm90(const dsattn::FwdParams& p, int64_t B, unsigned long long* counter) {
     using Cfg = dsattn90::Sm90Cfg<D, ST>;
     constexpr bool bf16 = std::is_same<T, __nv_bfloat16>::value;
-    CUtensorMap tq{}, tk{}, tv{};
+    CUtensorMap tq{}, tk{}, tv{}, to{};
+    // (to: the output, boxes of the 64 rows of a consumer warpgroup; used when Cfg::OBUF)
     const bool tma = want_tma() && make_map(&tq, p.q, bf16, D, p.Hq, p.S, B, Cfg::BM) &&
                      make_map(&tk, p.k, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) &&
-                     make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN);
+                     make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) &&
+                     make_map(&to, p.o, bf16, D, p.Hq, p.S, B, Cfg::BM / 2);
     // The cp.async loader runs with the plain schedule (its producer's registers leave the software-
     // pipelined consumers too few: ptxas spills and serializes the wgmma there).
     auto kern = tma ? dsattn90::attn_fwd_sm90_kernel<T, D, ST, CAUSAL, SCHED, true>
@@ -126,7 +128,7 @@ int launch_sm90(const dsattn::FwdParams& p, int64_t B, unsigned long long* count
     if (rc != DS_BACKEND_OK) return rc;
     const int64_t n_items = (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq * B;
     const int grid = grid_size(n_items);
-    kern<<<grid, Cfg::NT, Cfg::SMEM, 0>>>(p, counter, n_items, tq, tk, tv);
+    kern<<<grid, Cfg::NT, Cfg::SMEM, 0>>>(p, counter, n_items, tq, tk, tv, to);
     return check_launch("ds_op_attention: forward kernel (sm90)");
 }
 

@@ -73,7 +73,11 @@ struct Sm90Cfg {
     static constexpr int KV_BYTES = BN * D * 2;
     static constexpr int OFF_K = Q_BYTES;
     static constexpr int OFF_V = OFF_K + STAGES * KV_BYTES;
-    static constexpr int OFF_BAR = OFF_V + STAGES * KV_BYTES;
+    // The output tile (BM x D, the layout of a Q tile), stored with bulk tensor copies, when it fits
+    // (not for D = 128 with 3 stages: the consumers then store O from the registers).
+    static constexpr int OFF_O = OFF_V + STAGES * KV_BYTES;
+    static constexpr bool OBUF = OFF_O + Q_BYTES + 8 * (4 * STAGES + 6) + 24 + 1024 <= 227 * 1024;
+    static constexpr int OFF_BAR = OFF_O + (OBUF ? Q_BYTES : 0);
     // full_k[STAGES], full_v[STAGES], empty_k[STAGES], empty_v[STAGES], full_q, q_empty, item_full[2],
     // item_empty[2]
     static constexpr int N_BAR = 4 * STAGES + 6;
@@ -136,6 +140,25 @@ DSA9_DEV void tma_load_4d(uint32_t dst, const CUtensorMap* map, int c0, int c1, 
         : "memory");
 }
 
+// The shared box src -> the tensor map's box at (c0 innermost .. c3); elements out of the tensor's bounds
+// are not written. Joins this thread's current bulk group.
+DSA9_DEV void tma_store_4d(const CUtensorMap* map, int c0, int c1, int c2, int c3, uint32_t src) {
+    asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%1, %2, %3, %4}], [%5];\n" ::"l"(
+                     reinterpret_cast<uint64_t>(map)),
+                 "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
+                 : "memory");
+}
+DSA9_DEV void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Wait until at most N of this thread's bulk groups are still reading shared memory (READ) or not yet
+// complete (otherwise).
+template <int N, bool READ>
+DSA9_DEV void bulk_wait() {
+    if (READ)
+        asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+    else
+        asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // Order this thread's view of shared memory (written by the generic proxy: cp.async, st.shared) before
 // its later async-proxy accesses (wgmma operand reads).
 DSA9_DEV void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -154,6 +177,10 @@ DSA9_DEV void setmaxnreg_inc() {
 template <int R>
 DSA9_DEV void setmaxnreg_dec() {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+DSA9_DEV void st_shared_f32(uint32_t a, float v) { asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(a), "f"(v) : "memory"); }
+DSA9_DEV void st_shared_u32(uint32_t a, uint32_t v) {
+    asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
 }
 DSA9_DEV void st_shared_s64(uint32_t a, int64_t v) {
     asm volatile("st.shared.s64 [%0], %1;\n" ::"r"(a), "l"(v) : "memory");
@@ -307,7 +334,7 @@ template <typename T, int D, int STAGES, bool CAUSAL, int SCHED, bool TMA>
 __global__ void __launch_bounds__(384, 1)
     attn_fwd_sm90_kernel(const FwdParams p, unsigned long long* counter, int64_t n_items,
                          const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
-                         const __grid_constant__ CUtensorMap tm_v) {
+                         const __grid_constant__ CUtensorMap tm_v, const __grid_constant__ CUtensorMap tm_o) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using Cfg = Sm90Cfg<D, STAGES>;
     constexpr int BM = Cfg::BM, BN = Cfg::BN, ST = Cfg::STAGES;
@@ -715,6 +742,16 @@ __global__ void __launch_bounds__(384, 1)
         }
 
         // ---- epilogue: finish the sums, lse, O / l stored from the registers ----
+        // With the output tile (TMA and OBUF): O / l to the warpgroup's rows of it (the swizzled layout of
+        // a Q tile: 16-byte chunk c of row r at c ^ (r % 8), conflict-free), then one thread stores them
+        // with bulk tensor copies (rows past the end are not written) while the warpgroup moves on; its
+        // previous item's copies must have read the tile first.
+        constexpr bool STORE_TMA = TMA && Cfg::OBUF;
+        const uint32_t o_tile = base + Cfg::OFF_O + static_cast<uint32_t>(cw * 64 * D * 2);
+        if (STORE_TMA) {
+            if (ctid == 0) bulk_wait<0, true>();
+            named_barrier(6 + cw, 128);
+        }
         T* og = static_cast<T*>(p.o) + (it.b * p.S * p.Hq + it.h) * D;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
@@ -723,10 +760,17 @@ __global__ void __launch_bounds__(384, 1)
             sum += dsattn::shfl_xor(sum, 2);
             const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
             const int64_t i = row_a + 8 * r;
-            if (i < p.S) {
-                if (p.lse && tq == 0)
-                    p.lse[(it.b * p.Hq + it.h) * p.S + i] =
-                        sum > 0.0f ? (row_max[r] * scale + log2f(sum)) * dsattn::kLn2 : -INFINITY;
+            if (p.lse && tq == 0 && i < p.S)
+                p.lse[(it.b * p.Hq + it.h) * p.S + i] =
+                    sum > 0.0f ? (row_max[r] * scale + log2f(sum)) * dsattn::kLn2 : -INFINITY;
+            if (STORE_TMA) {
+                const int lr = 16 * warp + g + 8 * r;  // row in the warpgroup's 64 (lr % 8 == g)
+                const uint32_t row = o_tile + static_cast<uint32_t>(lr * 128 + 4 * tq);
+#pragma unroll
+                for (int c = 0; c < NO / 4; ++c)
+                    st_shared_u32(row + static_cast<uint32_t>((c >> 3) * 64 * 128 + (((c & 7) ^ g) << 4)),
+                                  dsattn::pack2<T>(o[4 * c + 2 * r] * inv, o[4 * c + 2 * r + 1] * inv));
+            } else if (i < p.S) {
                 T* orow = og + i * q_stride + 2 * tq;
 #pragma unroll
                 for (int c = 0; c < NO / 4; ++c)
@@ -734,7 +778,20 @@ __global__ void __launch_bounds__(384, 1)
                         dsattn::pack2<T>(o[4 * c + 2 * r] * inv, o[4 * c + 2 * r + 1] * inv);
             }
         }
+        if (STORE_TMA) {
+            fence_proxy_async();
+            named_barrier(6 + cw, 128);
+            const int64_t m_wg = it.m0 + 64 * cw;
+            if (ctid == 0 && m_wg < p.S) {
+#pragma unroll
+                for (int c = 0; c < D / 64; ++c)
+                    tma_store_4d(&tm_o, 64 * c, it.h, static_cast<int>(m_wg), static_cast<int>(it.b),
+                                 o_tile + static_cast<uint32_t>(c * 64 * 128));
+                bulk_commit();
+            }
+        }
     }
+    if (TMA && Cfg::OBUF && ctid == 0) bulk_wait<0, false>();  // the last output tile is written
     if (PINGPONG && cw == 0) turn_wait();  // the other warpgroup's last pass: both barriers end empty
 #else
     (void)p;  // not sm_90a: never launched (the launcher runs only on compute capability 9.0)
@@ -743,6 +800,7 @@ __global__ void __launch_bounds__(384, 1)
     (void)tm_q;
     (void)tm_k;
     (void)tm_v;
+    (void)tm_o;
 #endif
 }
 
