@@ -14,7 +14,7 @@ echo "${3:-b8h16s2048d128_causal bf16 8 16 16 2048 2048 128 1}" > "$out/stalls_c
 bench=$build/bench/ops/attn_bench
 [ -x "$bench" ] || cc -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -I"$root/include" "$here/attn_bench.c" -L"$build/lib" \
   -Wl,-rpath,"$build/lib" -ldsabi -lm -o "$bench" || { echo "cannot build attn_bench"; exit 1; }
-for k in fwd bwd; do
+for k in ${KERNELS:-fwd bwd}; do
   case $k in fwd) re='attn_fwd_sm90' ;; bwd) re='attn_bwd_sm90' ;; esac
   timeout 300 ncu --clock-control none --cache-control none -k "regex:$re" --launch-skip 3 --launch-count 1 \
     --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \

@@ -26,17 +26,23 @@
 //     parity), fence.proxy.async, then
 //     dQ   = dS K         wgmma m64n64k16 SS with both operands MN-major (imm-trans-a, imm-trans-b): for
 //                         D = 128 warpgroup cw takes the columns 64 cw .. + 63 over all 128 keys, for D = 64
-//                         all 64 columns over its own 64 keys; the f32 result is added to dq_acc with
-//                         red.global.add.v4.f32 (pairs of lanes swap halves so that each adds 4 columns).
-//     LAG (the default for D = 128): dQ of step t is computed in step t + 1, once both warpgroups have
-//     stored their dS^T of step t (mbarriers ds_full / ds_empty per buffer, 256 arrivals), so that the two
-//     warpgroups meet only there and may drift apart by a step (one's softmax overlapping the other's
-//     products); step 0 computes it from a third, zero buffer (a conditionally issued wgmma made ptxas
-//     serialize them for want of registers). Without LAG (the default for D = 64): a named barrier (both
-//     warpgroups for D = 128, the warpgroup alone for D = 64), then dQ of the step.
-//   Epilogue: dK * scale and dV stored from the registers.
-// Measured on an H100 (B8 H16 S2048 D128 causal bf16): the main kernel spends most of its time on L2
-// traffic (ncu: L2 60 %, SM 37 %): the dQ reductions (64 x 128 f32 per CTA and step) and the Q / dO reads.
+//                         all 64 columns over its own 64 keys; the f32 result goes to the warpgroup's shared
+//                         dQ tile and one thread adds it to dq_acc with bulk tensor reductions
+//                         (cp.reduce.async.bulk.tensor .add.f32 through tm_dq), which the TMA unit carries
+//                         out while the warpgroup moves on.
+//     LAG (D = 128): dQ of step t is computed in step t + 1, once both warpgroups have stored their dS^T of
+//     step t (mbarriers ds_full / ds_empty per buffer, 256 arrivals), so that the two warpgroups meet only
+//     there and may drift apart by a step (one's softmax overlapping the other's products); step 0 computes
+//     it from a third, zero buffer (a conditionally issued wgmma made ptxas serialize them for want of
+//     registers). Without LAG (D = 64): the warpgroup's own named barrier, then dQ of the step.
+//     ILV: bit 0 issues the S^T and dP^T k-steps alternately, bit 1 the dV, dK and dQ ones: chains of
+//     accumulations into one m64n64 accumulator leave the tensor cores waiting on each other; alternating
+//     chains hide that (ops_attn_bwd_sm90.cu has the measurements and the defaults).
+//   Epilogue: dK * scale and dV to the K and V tiles (both warpgroups are done reading them), stored with
+//   bulk tensor copies.
+// Measured on an H100 (B8 H16 S2048 D128 causal bf16, ncu): before dQ went through bulk reductions the
+// consumers' red.global instructions backed up behind L2 (the reduction traffic is 64 x 128 f32 per CTA
+// and step, 1.1 GB on this shape).
 // Shared tiles as in the forward (ops_attn_sm90.cuh): 128-byte rows of 64 16-bit elements, a D = 128 tile
 // two column halves one after the other, 16-byte chunk c of row r at chunk c ^ (r % 8), 1024-byte aligned.
 #pragma once
@@ -77,7 +83,9 @@ struct BwdSm90Cfg {
     static constexpr int OFF_Q = 2 * KV_BYTES;
     static constexpr int OFF_DO = OFF_Q + STAGES * QB_BYTES;
     static constexpr int OFF_DS = OFF_DO + STAGES * QB_BYTES;
-    static constexpr int OFF_L = OFF_DS + 3 * DS_BYTES;      // lse * log2e [STAGES][BM] f32
+    static constexpr int DQ_BYTES = BM * 64 * 4;              // a consumer's dQ tile: 64 x 64 f32
+    static constexpr int OFF_DQ = OFF_DS + 3 * DS_BYTES;
+    static constexpr int OFF_L = OFF_DQ + 2 * DQ_BYTES;       // lse * log2e [STAGES][BM] f32
     static constexpr int OFF_DSUM = OFF_L + STAGES * BM * 4;  // Dsum [STAGES][BM] f32
     static constexpr int OFF_BAR = OFF_DSUM + STAGES * BM * 4;
     // full_kv, full[STAGES], empty[STAGES], ds_full[2], ds_empty[2]
@@ -130,14 +138,17 @@ struct WgB<__half> {
 DSA9_DEV void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
     asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
-// *p += {a, b, c, d} (f32, relaxed; 16-byte aligned).
-DSA9_DEV void red_add_v4(float* p, float a, float b, float c, float d) {
-    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "f"(a), "f"(b), "f"(c), "f"(d)
-                 : "memory");
+DSA9_DEV void st_shared_f32x2(uint32_t a, float x, float y) {
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a), "f"(x), "f"(y) : "memory");
 }
-// *p += {a, b} (f32, relaxed; 8-byte aligned).
-DSA9_DEV void red_add_v2(float* p, float a, float b) {
-    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
+// The tensor map's box at (c0 .. c3) += the shared box src (f32 add; elements out of bounds are skipped).
+// Joins this thread's current bulk group.
+DSA9_DEV void tma_reduce_add_4d(const CUtensorMap* map, int c0, int c1, int c2, int c3, uint32_t src) {
+    asm volatile(
+        "cp.reduce.async.bulk.tensor.4d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2, %3, %4}], [%5];\n" ::"l"(
+            reinterpret_cast<uint64_t>(map)),
+        "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
+        : "memory");
 }
 DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
     float2 v;
@@ -153,12 +164,15 @@ DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
 // dS^T buffers and may drift apart by a step); otherwise in step t after a named barrier.
 // order 0: CTAs (batch, head) major, key blocks minor; N > 0: chunks of N (batch, head) pairs, key blocks
 // major inside a chunk (block 0 of the chunk's pairs first: longest first under a causal mask).
-template <typename T, int D, bool CAUSAL, bool LAG, int STAGES>
+// ILV (measurement variants): bit 0, the S^T and dP^T k-steps issued alternately (two independent
+// accumulation chains in flight) and waited for together; bit 1 (LAG only), the previous step's dQ k-steps
+// issued between the dV and dK ones before this step's dS^T is stored.
+template <typename T, int D, bool CAUSAL, bool LAG, int STAGES, int ILV>
 __global__ void __launch_bounds__(384, 1)
-    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, int dq_v4, const __grid_constant__ CUtensorMap tm_q,
+    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, const __grid_constant__ CUtensorMap tm_q,
                          const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
                          const __grid_constant__ CUtensorMap tm_do, const __grid_constant__ CUtensorMap tm_dk,
-                         const __grid_constant__ CUtensorMap tm_dv) {
+                         const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using Cfg = BwdSm90Cfg<D, STAGES>;
     constexpr int BN = Cfg::BN, BM = Cfg::BM, ST = Cfg::STAGES;
@@ -310,38 +324,44 @@ __global__ void __launch_bounds__(384, 1)
     // dQ rows m0 + 16 warp + g (+ 8), columns dq_col0 + 8 i + 2 tq (+ 1) of head h added to dq_acc: lanes
     // tq and tq ^ 1 swap halves so that an even tq adds row g, columns 8 i + 2 tq .. + 3 and an odd one row
     // g + 8, columns 8 i + 2 (tq - 1) .. + 3.
+    // dQ rows m0 + 16 warp + g (+ 8), columns dq_col0 + 8 i + 2 tq (+ 1) of head h added to dq_acc: into
+    // the warpgroup's shared tile, row r at r * 128 bytes, columns 32 x + c at x * 8 KB + chunk ((c / 4) ^
+    // (r % 8)) * 16 + (c % 4) * 4 (the 128-byte swizzle of tm_dq; the 8-byte stores of a warp cover each
+    // 16-byte chunk twice: two wavefronts, no conflict), then one thread adds the tile to dq_acc with two
+    // bulk tensor reductions (rows past the end are skipped). The previous reduction from the tile must
+    // have read it first.
+    const uint32_t dq_tile = base + Cfg::OFF_DQ + static_cast<uint32_t>(cw * Cfg::DQ_BYTES);
     auto add_dq = [&](int64_t m0, int h) {
-        if (!dq_v4) {  // 8-byte reductions straight from the accumulators (rows g, g + 8)
+        if (ctid == 0) bulk_wait<0, true>();
+        named_barrier(2 + cw, 128);
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                const int64_t qi = m0 + 16 * warp + g + 8 * r;
-                if (qi < p.S) {
-                    float* dst = p.dq_acc + ((b * p.S + qi) * p.Hq + h) * D + dq_col0 + 2 * tq;
+        for (int r = 0; r < 2; ++r) {
+            const uint32_t row = dq_tile + static_cast<uint32_t>((16 * warp + g + 8 * r) * 128 + ((tq & 1) << 3));
 #pragma unroll
-                    for (int i = 0; i < 8; ++i) red_add_v2(dst + 8 * i, dq[4 * i + 2 * r], dq[4 * i + 2 * r + 1]);
-                }
-            }
-            return;
+            for (int i = 0; i < 8; ++i)
+                st_shared_f32x2(row + static_cast<uint32_t>((i >> 2) * 64 * 128 + (((2 * (i & 3) + (tq >> 1)) ^ g) << 4)),
+                                dq[4 * i + 2 * r], dq[4 * i + 2 * r + 1]);
         }
-        const bool odd = (tq & 1) != 0;
-        const int64_t qi = m0 + 16 * warp + g + (odd ? 8 : 0);
-        float* dst = p.dq_acc + ((b * p.S + qi) * p.Hq + h) * D + dq_col0 + 2 * (tq & 2);
+        fence_proxy_async();
+        named_barrier(2 + cw, 128);
+        if (ctid == 0 && m0 < p.S) {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const float s0 = odd ? dq[4 * i + 0] : dq[4 * i + 2];
-            const float s1 = odd ? dq[4 * i + 1] : dq[4 * i + 3];
-            const float r0 = dsattn::shfl_xor(s0, 1);
-            const float r1 = dsattn::shfl_xor(s1, 1);
-            if (qi < p.S) {
-                if (odd)
-                    red_add_v4(dst + 8 * i, r0, r1, dq[4 * i + 2], dq[4 * i + 3]);
-                else
-                    red_add_v4(dst + 8 * i, dq[4 * i + 0], dq[4 * i + 1], r0, r1);
-            }
+            for (int x = 0; x < 2; ++x)
+                tma_reduce_add_4d(&tm_dq, dq_col0 + 32 * x, h, static_cast<int>(m0), static_cast<int>(b),
+                                  dq_tile + static_cast<uint32_t>(x * 64 * 128));
+            bulk_commit();
         }
     };
     // dQ = dS K from dS^T buffer ds_buf: A = dS^T (MN-major: queries contiguous, 8-key groups 1024 bytes
     // apart), B = K (MN-major: D contiguous). Issued and committed.
+    // One k-step (16 keys) of it (kk == 0 starts the accumulation), not committed.
+    auto dq_kstep = [&](uint32_t ds_buf, int kk) {
+        const uint32_t row = static_cast<uint32_t>((dq_key0 + 16 * kk) * 128);
+        WgB<T>::template ss64<1, 1>(dq, sw128_desc(ds_buf + row, 8 * 1024, 1024),
+                                    sw128_desc(sK + static_cast<uint32_t>((dq_col0 / 64) * BN * 128) + row, BN * 128,
+                                               1024),
+                                    kk > 0 ? 1 : 0);
+    };
     auto issue_dq = [&](uint32_t ds_buf) {
         // A fresh definition (the first k-step overwrites it): dq is not live between the steps.
 #pragma unroll
@@ -349,13 +369,7 @@ __global__ void __launch_bounds__(384, 1)
         fence_regs(dq);
         wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < DQ_K; ++kk) {
-            const uint32_t row = static_cast<uint32_t>((dq_key0 + 16 * kk) * 128);
-            WgB<T>::template ss64<1, 1>(dq, sw128_desc(ds_buf + row, 8 * 1024, 1024),
-                                        sw128_desc(sK + static_cast<uint32_t>((dq_col0 / 64) * BN * 128) + row,
-                                                   BN * 128, 1024),
-                                        kk > 0 ? 1 : 0);
-        }
+        for (int kk = 0; kk < DQ_K; ++kk) dq_kstep(ds_buf, kk);
         wgmma_commit();
     };
 
@@ -382,22 +396,35 @@ __global__ void __launch_bounds__(384, 1)
         fence_regs(st);
         fence_regs(dp);
         wgmma_fence();
+        if (ILV & 1) {
 #pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk) {
-            const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
-            const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
-            WgB<T>::template ss64<0, 0>(st, sw128_desc(k_base + koff, 16, 1024), sw128_desc(q_base + qoff, 16, 1024),
-                                        kk > 0 ? 1 : 0);
-        }
-        wgmma_commit();
+            for (int kk = 0; kk < D / 16; ++kk) {
+                const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
+                const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
+                WgB<T>::template ss64<0, 0>(st, sw128_desc(k_base + koff, 16, 1024),
+                                            sw128_desc(q_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
+                WgB<T>::template ss64<0, 0>(dp, sw128_desc(v_base + koff, 16, 1024),
+                                            sw128_desc(do_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
+            }
+            wgmma_commit();
+        } else {
 #pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk) {
-            const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
-            const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
-            WgB<T>::template ss64<0, 0>(dp, sw128_desc(v_base + koff, 16, 1024), sw128_desc(do_base + qoff, 16, 1024),
-                                        kk > 0 ? 1 : 0);
+            for (int kk = 0; kk < D / 16; ++kk) {
+                const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
+                const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
+                WgB<T>::template ss64<0, 0>(st, sw128_desc(k_base + koff, 16, 1024),
+                                            sw128_desc(q_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
+            }
+            wgmma_commit();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+                const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
+                const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
+                WgB<T>::template ss64<0, 0>(dp, sw128_desc(v_base + koff, 16, 1024),
+                                            sw128_desc(do_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
+            }
+            wgmma_commit();
         }
-        wgmma_commit();
 
         // lse * log2e of this thread's query columns 8 i + 2 tq, + 1.
         float l2[16];
@@ -410,7 +437,10 @@ __global__ void __launch_bounds__(384, 1)
         // Masking: keys past the end (their K rows are zero-filled, but P must not be huge there) and the
         // causal boundary. Rows past the end have lse +inf (P = 0).
         const bool need_mask = n0 + 64 * cw + 64 > p.Skv || (CAUSAL && n0 + 64 * cw + 63 > m0 + p.off);
-        wgmma_wait<1>();
+        if (ILV & 1)
+            wgmma_wait<0>();
+        else
+            wgmma_wait<1>();
         fence_regs(st);
         // P^T: element 4 i + 2 r + e is (key key_a + 8 r, query m0 + 8 i + 2 tq + e).
 #pragma unroll
@@ -454,16 +484,42 @@ __global__ void __launch_bounds__(384, 1)
         }
         // dV += P^T dO, dK += dS^T Q: B MN-major (queries = K, 8-row groups 1024 bytes apart; column
         // halves BM * 128 bytes apart).
-        fence_regs(pa);
-        fence_regs(sa);
-        wgmma_fence();
+        constexpr bool MIX = LAG && (ILV & 2) != 0 && D == 128;
+        // D = 64 without LAG: dV, dK and this step's dQ (over the warpgroup's own keys) issued together,
+        // after dS^T is stored.
+        constexpr bool MIX64 = !LAG && (ILV & 2) != 0 && D == 64;
+        if (MIX) {
+            // dV, dK of this step with dQ of the previous one (from the zero buffer in step 0), once both
+            // warpgroups' dS^T of it is in shared memory: three accumulation chains in flight.
+            const int64_t u = step - 1;
+            if (step >= 1) mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
+            const uint32_t prev_buf = sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 2) * Cfg::DS_BYTES);
 #pragma unroll
-        for (int kk = 0; kk < BM / 16; ++kk)
-            Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+            for (int i = 0; i < 32; ++i) dq[i] = 0.0f;
+            fence_regs(dq);
+            fence_regs(pa);
+            fence_regs(sa);
+            wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < BM / 16; ++kk)
-            Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
-        wgmma_commit();
+            for (int kk = 0; kk < BM / 16; ++kk) {
+                Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+                dq_kstep(prev_buf, 2 * kk);
+                Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+                dq_kstep(prev_buf, 2 * kk + 1);
+            }
+            wgmma_commit();
+        } else if (!MIX64) {
+            fence_regs(pa);
+            fence_regs(sa);
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < BM / 16; ++kk)
+                Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+#pragma unroll
+            for (int kk = 0; kk < BM / 16; ++kk)
+                Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+            wgmma_commit();
+        }
 
         // dS^T to shared memory: row 64 cw + 16 warp + g (+ 8), chunk i (queries 8 i ..) at i ^ g.
         if (LAG && step >= 2)  // both warpgroups' dQ of step - 2 (the buffer's last use) is done
@@ -479,7 +535,22 @@ __global__ void __launch_bounds__(384, 1)
                 }
         }
         fence_proxy_async();
-        if (LAG) {
+        if (MIX) {
+            mbar_arrive(ds_full(static_cast<int>(step & 1)));
+            wgmma_wait<0>();
+            fence_regs(dq);
+            fence_regs(dv);
+            fence_regs(dk);
+            fence_regs(pa);
+            fence_regs(sa);
+            mbar_arrive(empty(s));
+            if (step >= 1) {
+                mbar_arrive(ds_empty(static_cast<int>((step - 1) & 1)));
+                add_dq(prev_m0, prev_h);
+            }
+            prev_m0 = m0;
+            prev_h = h;
+        } else if (LAG) {
             mbar_arrive(ds_full(static_cast<int>(step & 1)));
             {
                 // dQ of the previous step, once both warpgroups' dS^T of it is in shared memory; in step 0
@@ -509,7 +580,23 @@ __global__ void __launch_bounds__(384, 1)
                 named_barrier(2 + cw, 128);
             else
                 named_barrier(1, 256);
-            issue_dq(ds_buf);
+            if (MIX64) {
+#pragma unroll
+                for (int i = 0; i < 32; ++i) dq[i] = 0.0f;
+                fence_regs(dq);
+                fence_regs(pa);
+                fence_regs(sa);
+                wgmma_fence();
+#pragma unroll
+                for (int kk = 0; kk < BM / 16; ++kk) {
+                    Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+                    dq_kstep(ds_buf, kk);
+                    Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+                }
+                wgmma_commit();
+            } else {
+                issue_dq(ds_buf);
+            }
             wgmma_wait<0>();
             fence_regs(dq);
             fence_regs(dv);
@@ -533,6 +620,7 @@ __global__ void __launch_bounds__(384, 1)
     // are done reading (their last products were waited for above), in the layout of the loads (16-byte
     // chunk c of row r at c ^ (r % 8): conflict-free); then one thread stores both tiles with bulk tensor
     // copies (rows past the end are not written) and waits until they have read shared memory.
+    if (ctid == 0) bulk_wait<0, true>();  // this warpgroup's last dQ reduction has read its tile
     named_barrier(1, 256);
     {
         const uint32_t row = static_cast<uint32_t>((64 * cw + 16 * warp + g) * 128 + 4 * tq);
@@ -565,7 +653,7 @@ __global__ void __launch_bounds__(384, 1)
     (void)tm_do;
     (void)tm_dk;
     (void)tm_dv;
-    (void)dq_v4;
+    (void)tm_dq;
 #endif
 }
 

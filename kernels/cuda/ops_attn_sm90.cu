@@ -148,6 +148,20 @@ bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int6
     return make_map(m, base, bf16, D, H, S, B, rows);
 }
 
+bool attn_sm90_make_map_f32(CUtensorMap* m, float* base, int D, int64_t H, int64_t S, int64_t B, int rows) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
+    if (!enc) return false;
+    const cuuint64_t dim[4] = {static_cast<cuuint64_t>(D), static_cast<cuuint64_t>(H),
+                               static_cast<cuuint64_t>(S > 0 ? S : 1), static_cast<cuuint64_t>(B)};
+    const cuuint64_t stride[3] = {static_cast<cuuint64_t>(D) * 4, static_cast<cuuint64_t>(H * D) * 4,
+                                  static_cast<cuuint64_t>((S > 0 ? S : 1) * H * D) * 4};
+    const cuuint32_t box[4] = {32, 1, static_cast<cuuint32_t>(rows), 1};
+    const cuuint32_t estride[4] = {1, 1, 1, 1};
+    return enc(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, base, dim, stride, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
+               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 int attn_fwd_sm90(const dsattn::FwdParams& p, int64_t B, int D, bool bf16, bool causal, unsigned long long* counter) {
     const int sc = sched();
     if (bf16) {
