@@ -26,10 +26,11 @@ int env_choice(const char* name, std::initializer_list<const char*> allowed) {
 
 // DSABI_ATTN_BWD_SM90_ILV=0..3 (the kernel's ILV bits): bit 0, the S^T and dP^T k-steps alternate; bit
 // 1, the dV, dK and dQ k-steps alternate (D = 128: with the previous step's dQ; D = 64: with this step's).
-// Default 1 for D = 128, 3 for D = 64; measured on an H100 (B8 H16 S2048 causal bf16, fwd+bwd TFLOP/s,
-// ILV 0 / 1 / 3): D = 128 370 / 377 / 369-370, D = 64 265 / 269 / 278-279 (each variant lets the tensor
-// cores work on independent accumulators; before dQ went through bulk reductions, D = 128 gave 330 / 336 /
-// 357). Read once; -1 when unset.
+// Default 3. Measured on an H100 (B8 H16 S2048 causal bf16, fwd+bwd TFLOP/s): with one dQ tile per
+// warpgroup, ILV 0 / 1 / 3: D = 128 370 / 377 / 369-370, D = 64 265 / 269 / 278-279; with two tiles for
+// D = 128 (the kernel now), 1 / 3: 379-380 / 386 (non-causal 471-473 / 490). Each lets the tensor cores
+// work on independent accumulators; before dQ went through bulk reductions, D = 128 gave 330 / 336 / 357.
+// Read once; -1 when unset.
 int ilv_env() {
     static const int v = env_choice("DSABI_ATTN_BWD_SM90_ILV", {"0", "1", "2", "3"});
     return v;
@@ -86,7 +87,7 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
 
 template <typename T, int D, bool CAUSAL>
 int dispatch_ilv(const dsattn::BwdParams& p, int64_t B, bool* launched) {
-    const int v = ilv_env() >= 0 ? ilv_env() : D == 128 ? 1 : 3;
+    const int v = ilv_env() >= 0 ? ilv_env() : 3;
     switch (v) {
         case 0: return launch_bwd_sm90<T, D, CAUSAL, 0>(p, B, launched);
         case 1: return launch_bwd_sm90<T, D, CAUSAL, 1>(p, B, launched);

@@ -10,13 +10,13 @@
 // blocks minor (causal: key block 0, the heaviest, first; the CTAs that run together share their head's Q
 // and dO in L2: key blocks major, longest first, ran at 0.67x for want of L2). It walks every query head
 // of the group and every block of BM = 64 query rows that can see the key block (causal skipping):
-//   warpgroup 0, the producer (setmaxnreg down to 24 registers; warp 0 alone works): lane 0 copies the
-//   CTA's K and V tiles once (bulk tensor copies, 128-byte swizzle, rows past the end zero-filled; mbarrier
+//   warpgroup 0, the producer (setmaxnreg down to 24 registers, 40 for D = 64; warp 0 alone works): lane 0
+//   copies the CTA's K and V tiles once (bulk tensor copies, 128-byte swizzle, rows past the end zero-filled; mbarrier
 //   full_kv) and, per step, the Q and dO blocks of the step into one of STAGES (2) stages (full[s]:
 //   expect_tx, then the copies); then the 32 lanes load the step's lse (as lse * log2 e; +inf for a row
 //   past the end or one that sees no key) and Dsum into the stage and arrive on full[s]. A stage is
 //   refilled once the consumers are done with it (empty[s], 256 arrivals).
-//   warpgroups 1 and 2, the consumers (setmaxnreg up to 240), keys n0 + 64 cw .. + 63 each; per step:
+//   warpgroups 1 and 2, the consumers (setmaxnreg up to 240, 232 for D = 64), keys n0 + 64 cw .. + 63 each; per step:
 //     S^T  = K Q^T        wgmma m64n64k16, A (K) and B (Q) from shared memory, both K-major;
 //     dP^T = V dO^T       likewise;
 //     P^T  = exp2(S^T scale log2e - lse log2e) (0 where masked), dS^T = P^T o (dP^T - Dsum), in registers;
@@ -33,8 +33,9 @@
 //     LAG (D = 128): dQ of step t is computed in step t + 1, once both warpgroups have stored their dS^T of
 //     step t (mbarriers ds_full / ds_empty per buffer, 256 arrivals), so that the two warpgroups meet only
 //     there and may drift apart by a step (one's softmax overlapping the other's products); step 0 computes
-//     it from a third, zero buffer (a conditionally issued wgmma made ptxas serialize them for want of
-//     registers). Without LAG (D = 64): the warpgroup's own named barrier, then dQ of the step.
+//     a product that is discarded, from the other dS^T buffer (a conditionally issued wgmma made ptxas
+//     serialize them for want of registers). Without LAG (D = 64): the warpgroup's own named barrier, then
+//     dQ of the step.
 //     ILV: bit 0 issues the S^T and dP^T k-steps alternately, bit 1 the dV, dK and dQ ones: chains of
 //     accumulations into one m64n64 accumulator leave the tensor cores waiting on each other; alternating
 //     chains hide that (ops_attn_bwd_sm90.cu has the measurements and the defaults).
@@ -60,10 +61,6 @@ namespace dscuda {
 int attn_bwd_sm90(const dsattn::BwdParams& p, int64_t B, int D, bool bf16, bool causal, bool* launched);
 }  // namespace dscuda
 
-#ifndef DSA9_BWD_PRODUCER_REGS
-#define DSA9_BWD_PRODUCER_REGS 24
-#define DSA9_BWD_CONSUMER_REGS 240
-#endif
 
 namespace dsattn90 {
 
@@ -83,9 +80,9 @@ struct BwdSm90Cfg {
     static constexpr int OFF_Q = 2 * KV_BYTES;
     static constexpr int OFF_DO = OFF_Q + STAGES * QB_BYTES;
     static constexpr int OFF_DS = OFF_DO + STAGES * QB_BYTES;
-    static constexpr int DQ_BYTES = BM * 64 * 4;              // a consumer's dQ tile: 64 x 64 f32
-    static constexpr int OFF_DQ = OFF_DS + 3 * DS_BYTES;
-    static constexpr int OFF_L = OFF_DQ + 2 * DQ_BYTES;       // lse * log2e [STAGES][BM] f32
+    static constexpr int DQ_BYTES = BM * 64 * 4;              // a dQ tile: 64 x 64 f32, two per consumer
+    static constexpr int OFF_DQ = OFF_DS + 2 * DS_BYTES;
+    static constexpr int OFF_L = OFF_DQ + 4 * DQ_BYTES;       // lse * log2e [STAGES][BM] f32
     static constexpr int OFF_DSUM = OFF_L + STAGES * BM * 4;  // Dsum [STAGES][BM] f32
     static constexpr int OFF_BAR = OFF_DSUM + STAGES * BM * 4;
     // full_kv, full[STAGES], empty[STAGES], ds_full[2], ds_empty[2]
@@ -233,7 +230,7 @@ __global__ void __launch_bounds__(384, 1)
 
     if (wg == 0) {
         // ---- producer ----
-        setmaxnreg_dec<DSA9_BWD_PRODUCER_REGS>();
+        setmaxnreg_dec<D == 64 ? 40 : 24>();
         if (tid >= 32) return;
         const int lane = tid;
         if (lane == 0 && n_steps > 0) {  // (with no step the consumers never wait: nothing may be in flight)
@@ -244,7 +241,7 @@ __global__ void __launch_bounds__(384, 1)
                 tma_load_4d(sV + c * BN * 128, &tm_v, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), full_kv);
             }
         }
-        // 32-bit block indices (sequences below 2^30; the producer runs on 24 registers).
+        // 32-bit block indices (sequences below 2^30; the producer runs on 24 or 40 registers).
         const int n_mt32 = static_cast<int>(n_mt), mt_first32 = static_cast<int>(mt_first);
         const int S32 = static_cast<int>(p.S);
         // (n_steps <= blocks of 64 query rows x Hq: far below 2^31 for any q that fits in memory)
@@ -290,7 +287,7 @@ __global__ void __launch_bounds__(384, 1)
     }
 
     // ---- consumers: warpgroup cw owns keys n0 + 64 cw .. + 63 ----
-    setmaxnreg_inc<DSA9_BWD_CONSUMER_REGS>();
+    setmaxnreg_inc<D == 64 ? 232 : 240>();
     const int cw = wg - 1;
     const int ctid = tid - 128 * wg;
     const int warp = ctid >> 5, lane = ctid & 31;
@@ -313,42 +310,44 @@ __global__ void __launch_bounds__(384, 1)
     for (int i = 0; i < 32; ++i) st[i] = dp[i] = dq[i] = 0.0f;
     uint32_t pa[BM / 16][4], sa[BM / 16][4];
 
-    if (LAG) {  // the third dS^T buffer: zeros (the dQ product of step 0)
-        const uint32_t z = sdS + static_cast<uint32_t>(2 * Cfg::DS_BYTES + (tid - 128) * (Cfg::DS_BYTES / 256));
-#pragma unroll
-        for (int i = 0; i < Cfg::DS_BYTES / 256 / 4; ++i) st_shared_u32(z + 4u * i, 0u);
-        fence_proxy_async();
-        named_barrier(1, 256);
-    }
     if (n_steps > 0) mbar_wait(full_kv, 0);
-    // dQ rows m0 + 16 warp + g (+ 8), columns dq_col0 + 8 i + 2 tq (+ 1) of head h added to dq_acc: lanes
-    // tq and tq ^ 1 swap halves so that an even tq adds row g, columns 8 i + 2 tq .. + 3 and an odd one row
-    // g + 8, columns 8 i + 2 (tq - 1) .. + 3.
     // dQ rows m0 + 16 warp + g (+ 8), columns dq_col0 + 8 i + 2 tq (+ 1) of head h added to dq_acc: into
-    // the warpgroup's shared tile, row r at r * 128 bytes, columns 32 x + c at x * 8 KB + chunk ((c / 4) ^
-    // (r % 8)) * 16 + (c % 4) * 4 (the 128-byte swizzle of tm_dq; the 8-byte stores of a warp cover each
-    // 16-byte chunk twice: two wavefronts, no conflict), then one thread adds the tile to dq_acc with two
-    // bulk tensor reductions (rows past the end are skipped). The previous reduction from the tile must
-    // have read it first.
-    const uint32_t dq_tile = base + Cfg::OFF_DQ + static_cast<uint32_t>(cw * Cfg::DQ_BYTES);
+    // one of the warpgroup's two shared tiles (by parity of its use), row r at r * 128 bytes, columns
+    // 32 x + c at x * 8 KB + chunk ((c / 4) ^ (r % 8)) * 16 + (c % 4) * 4 (the 128-byte swizzle of tm_dq; the
+    // 8-byte stores of a warp cover each 16-byte chunk twice: two wavefronts, no conflict); then one barrier
+    // of the warpgroup, after which its first thread adds the tile to dq_acc with two bulk tensor
+    // reductions (rows past the end are skipped) that the TMA unit carries out while the warpgroup moves
+    // on. Before that barrier the first thread waits until the previous use's reductions have read their
+    // tile (issued a step earlier: rarely a wait), which frees that tile for the next use.
+    const uint32_t dq_tiles = base + Cfg::OFF_DQ + static_cast<uint32_t>(cw * 2 * Cfg::DQ_BYTES);
+    uint32_t dq_use = 0;  // uses of the tiles so far
+    // D = 64 (whose two warpgroups add to the same dQ rows and columns) measured faster with one tile and
+    // two barriers (the first thread waits for the previous reductions to read it, a barrier, the stores,
+    // a barrier): 286 vs 257 TFLOP/s fwd+bwd on B8 H16 S2048 D64 causal; D = 128 with two tiles 386 vs 375.
+    constexpr bool TWO_TILES = D == 128;
     auto add_dq = [&](int64_t m0, int h) {
-        if (ctid == 0) bulk_wait<0, true>();
-        named_barrier(2 + cw, 128);
+        const uint32_t k = dq_use++;
+        const uint32_t tile = dq_tiles + static_cast<uint32_t>((TWO_TILES ? k & 1 : 0) * Cfg::DQ_BYTES);
+        if (!TWO_TILES) {
+            if (ctid == 0) bulk_wait<0, true>();
+            named_barrier(2 + cw, 128);
+        }
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-            const uint32_t row = dq_tile + static_cast<uint32_t>((16 * warp + g + 8 * r) * 128 + ((tq & 1) << 3));
+            const uint32_t row = tile + static_cast<uint32_t>((16 * warp + g + 8 * r) * 128 + ((tq & 1) << 3));
 #pragma unroll
             for (int i = 0; i < 8; ++i)
                 st_shared_f32x2(row + static_cast<uint32_t>((i >> 2) * 64 * 128 + (((2 * (i & 3) + (tq >> 1)) ^ g) << 4)),
                                 dq[4 * i + 2 * r], dq[4 * i + 2 * r + 1]);
         }
         fence_proxy_async();
+        if (TWO_TILES && ctid == 0) bulk_wait<0, true>();
         named_barrier(2 + cw, 128);
         if (ctid == 0 && m0 < p.S) {
 #pragma unroll
             for (int x = 0; x < 2; ++x)
                 tma_reduce_add_4d(&tm_dq, dq_col0 + 32 * x, h, static_cast<int>(m0), static_cast<int>(b),
-                                  dq_tile + static_cast<uint32_t>(x * 64 * 128));
+                                  tile + static_cast<uint32_t>(x * 64 * 128));
             bulk_commit();
         }
     };
@@ -489,11 +488,11 @@ __global__ void __launch_bounds__(384, 1)
         // after dS^T is stored.
         constexpr bool MIX64 = !LAG && (ILV & 2) != 0 && D == 64;
         if (MIX) {
-            // dV, dK of this step with dQ of the previous one (from the zero buffer in step 0), once both
+            // dV, dK of this step with dQ of the previous one (in step 0 a discarded product), once both
             // warpgroups' dS^T of it is in shared memory: three accumulation chains in flight.
             const int64_t u = step - 1;
             if (step >= 1) mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
-            const uint32_t prev_buf = sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 2) * Cfg::DS_BYTES);
+            const uint32_t prev_buf = sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 1) * Cfg::DS_BYTES);
 #pragma unroll
             for (int i = 0; i < 32; ++i) dq[i] = 0.0f;
             fence_regs(dq);
@@ -554,11 +553,11 @@ __global__ void __launch_bounds__(384, 1)
             mbar_arrive(ds_full(static_cast<int>(step & 1)));
             {
                 // dQ of the previous step, once both warpgroups' dS^T of it is in shared memory; in step 0
-                // from the zero buffer (the product is discarded: issued unconditionally, since ptxas
+                // from the other buffer (the product is discarded: issued unconditionally, since ptxas
                 // serializes the wgmma of a conditional issue here for want of registers).
                 const int64_t u = step - 1;
                 if (step >= 1) mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
-                issue_dq(sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 2) * Cfg::DS_BYTES));
+                issue_dq(sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 1) * Cfg::DS_BYTES));
             }
             wgmma_wait<0>();
             fence_regs(dq);
@@ -620,7 +619,7 @@ __global__ void __launch_bounds__(384, 1)
     // are done reading (their last products were waited for above), in the layout of the loads (16-byte
     // chunk c of row r at c ^ (r % 8): conflict-free); then one thread stores both tiles with bulk tensor
     // copies (rows past the end are not written) and waits until they have read shared memory.
-    if (ctid == 0) bulk_wait<0, true>();  // this warpgroup's last dQ reduction has read its tile
+    if (ctid == 0) bulk_wait<0, true>();  // the last reductions have read their tile
     named_barrier(1, 256);
     {
         const uint32_t row = static_cast<uint32_t>((64 * cw + 16 * warp + g) * 128 + 4 * tq);
