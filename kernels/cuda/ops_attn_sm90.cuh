@@ -31,7 +31,9 @@
 //     warpgroup: S of tile t and O += P V of tile t - 1 are issued together and the softmax of tile t
 //     overlaps the P V product; 2, as 1 with the two warpgroups taking turns at issuing (ping-pong;
 //     slower than 1 on an H100). DSABI_ATTN_SM90_SCHED selects one.
-//   Epilogue: O / l stored from the registers (4 bytes a thread), lse.
+//   Epilogue: lse; O / l to the warpgroup's half of the output tile in shared memory (the Q layout), stored
+//   by one thread with bulk tensor copies while the warpgroup starts its next item (Sm90Cfg::OBUF: not
+//   for D = 128 with 3 stages, where O is stored from the registers, 4 bytes a thread).
 // Shared tiles: 16-bit rows of 64 elements (128 bytes; a D = 128 tile is two such column halves, one
 // after the other), 128-byte swizzled: 16-byte chunk c of row r sits at chunk c ^ (r % 8), the layout
 // that the wgmma descriptors' 128B swizzle mode reads (tiles 1024-byte aligned).
