@@ -534,24 +534,9 @@ __global__ void __launch_bounds__(384, 1)
                 }
         }
         fence_proxy_async();
-        if (MIX) {
+        if (LAG) {
             mbar_arrive(ds_full(static_cast<int>(step & 1)));
-            wgmma_wait<0>();
-            fence_regs(dq);
-            fence_regs(dv);
-            fence_regs(dk);
-            fence_regs(pa);
-            fence_regs(sa);
-            mbar_arrive(empty(s));
-            if (step >= 1) {
-                mbar_arrive(ds_empty(static_cast<int>((step - 1) & 1)));
-                add_dq(prev_m0, prev_h);
-            }
-            prev_m0 = m0;
-            prev_h = h;
-        } else if (LAG) {
-            mbar_arrive(ds_full(static_cast<int>(step & 1)));
-            {
+            if (!MIX) {
                 // dQ of the previous step, once both warpgroups' dS^T of it is in shared memory; in step 0
                 // from the other buffer (the product is discarded: issued unconditionally, since ptxas
                 // serializes the wgmma of a conditional issue here for want of registers).

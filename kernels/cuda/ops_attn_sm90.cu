@@ -93,20 +93,29 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
     return fn;
 }
 
-// Tensor map of a [B, S, H, D] 16-bit tensor as dimensions (D, H, S, B), boxes of 64 columns x `rows`
-// rows, 128-byte swizzle, zero fill out of bounds. False when the encoder refuses.
-bool make_map(CUtensorMap* m, const void* base, bool bf16, int D, int64_t H, int64_t S, int64_t B, int rows) {
+// Tensor map of a [B, S, H, D] tensor of elements of `esize` bytes as dimensions (D, H, S, B), boxes of
+// 128 bytes of a row x `rows` rows, 128-byte swizzle, zero fill out of bounds. False when the encoder
+// refuses.
+bool make_map_of(CUtensorMap* m, const void* base, CUtensorMapDataType type, int esize, int D, int64_t H, int64_t S,
+                 int64_t B, int rows) {
     PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
     if (!enc) return false;
+    const cuuint64_t e = static_cast<cuuint64_t>(esize);
     const cuuint64_t dim[4] = {static_cast<cuuint64_t>(D), static_cast<cuuint64_t>(H),
                                static_cast<cuuint64_t>(S > 0 ? S : 1), static_cast<cuuint64_t>(B)};
-    const cuuint64_t stride[3] = {static_cast<cuuint64_t>(D) * 2, static_cast<cuuint64_t>(H * D) * 2,
-                                  static_cast<cuuint64_t>((S > 0 ? S : 1) * H * D) * 2};
-    const cuuint32_t box[4] = {64, 1, static_cast<cuuint32_t>(rows), 1};
+    const cuuint64_t stride[3] = {static_cast<cuuint64_t>(D) * e, static_cast<cuuint64_t>(H * D) * e,
+                                  static_cast<cuuint64_t>((S > 0 ? S : 1) * H * D) * e};
+    const cuuint32_t box[4] = {static_cast<cuuint32_t>(128 / esize), 1, static_cast<cuuint32_t>(rows), 1};
     const cuuint32_t estride[4] = {1, 1, 1, 1};
-    return enc(m, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, const_cast<void*>(base),
-               dim, stride, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+    return enc(m, type, 4, const_cast<void*>(base), dim, stride, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
+               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// A [B, S, H, D] 16-bit tensor: boxes of 64 columns x `rows` rows.
+bool make_map(CUtensorMap* m, const void* base, bool bf16, int D, int64_t H, int64_t S, int64_t B, int rows) {
+    return make_map_of(m, base, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, D, H, S,
+                       B, rows);
 }
 
 template <typename T, int D, int ST, bool CAUSAL, int SCHED>
@@ -149,17 +158,7 @@ bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int6
 }
 
 bool attn_sm90_make_map_f32(CUtensorMap* m, float* base, int D, int64_t H, int64_t S, int64_t B, int rows) {
-    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
-    if (!enc) return false;
-    const cuuint64_t dim[4] = {static_cast<cuuint64_t>(D), static_cast<cuuint64_t>(H),
-                               static_cast<cuuint64_t>(S > 0 ? S : 1), static_cast<cuuint64_t>(B)};
-    const cuuint64_t stride[3] = {static_cast<cuuint64_t>(D) * 4, static_cast<cuuint64_t>(H * D) * 4,
-                                  static_cast<cuuint64_t>((S > 0 ? S : 1) * H * D) * 4};
-    const cuuint32_t box[4] = {32, 1, static_cast<cuuint32_t>(rows), 1};
-    const cuuint32_t estride[4] = {1, 1, 1, 1};
-    return enc(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, base, dim, stride, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
-               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+    return make_map_of(m, base, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, D, H, S, B, rows);
 }
 
 int attn_fwd_sm90(const dsattn::FwdParams& p, int64_t B, int D, bool bf16, bool causal, unsigned long long* counter) {
