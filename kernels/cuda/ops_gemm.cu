@@ -12,7 +12,8 @@
 // else run as one GEMM per entry.
 //
 // Per call, the layouts and the matmul descriptor are created and destroyed (host-only, sub-
-// microsecond); the heuristic's algorithm is cached per (device, dtypes, transposes, epilogue,
+// microsecond); the heuristic's algorithm (for large GEMMs, the fastest of its first candidates, timed
+// on first use: autotune_ok) is cached per (device, dtypes, transposes, epilogue,
 // whether beta is 0, shape, leading dimensions, batch strides, pointer alignments), thread-safely. One
 // cuBLASLt handle and one 32 MiB workspace per device, both kept for the life of the process: every
 // call runs on the legacy default stream, which serialises them, so the workspace is never shared by
@@ -22,6 +23,8 @@
 #include <cuda_fp16.h>
 
 #include <array>
+#include <cstdlib>
+#include <utility>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -103,6 +106,77 @@ uint32_t alignment(const void* p, int64_t stride_bytes, int64_t batch) {
     uint32_t a = 256;
     while (a > 1 && (v & (a - 1))) a >>= 1;
     return a;
+}
+
+// First-use tuning: for a GEMM of at least 2^30 multiply-adds with beta = 0 (so that a trial run only
+// rewrites C) and C apart from A, B and the bias (so that it never rewrites an input), the heuristic's
+// first kCandidates algorithms are timed on stream 0 (fastest: round-robin, best of three) and the
+// fastest is cached with the plan. The call that tunes blocks until its trials finish (a few milliseconds, once
+// per shape). DSABI_GEMM_AUTOTUNE=0 turns it off (read once).
+constexpr int kCandidates = 8;
+bool autotune_enabled() {
+    static const bool on = [] {
+        const char* e = std::getenv("DSABI_GEMM_AUTOTUNE");
+        return !(e && e[0] == '0' && e[1] == 0);
+    }();
+    return on;
+}
+bool autotune_ok(const ds_op_gemm_args_t& g) {
+    if (!autotune_enabled() || g.beta != 0.0f || g.batch != 1) return false;
+    if (static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k) < 1073741824.0) return false;
+    auto span = [](const void* p, int64_t rows, int64_t ld, int64_t es) {
+        const uintptr_t b = reinterpret_cast<uintptr_t>(p);
+        return std::make_pair(b, b + static_cast<uintptr_t>(rows * ld * es));
+    };
+    const auto c = span(g.c, g.m, g.ldc, esize(g.c_dtype));
+    const auto a = span(g.a, g.trans_a ? g.k : g.m, g.lda, esize(g.a_dtype));
+    const auto b = span(g.b, g.trans_b ? g.n : g.k, g.ldb, esize(g.b_dtype));
+    const auto bias = span(g.bias, g.bias ? 1 : 0, g.n, esize(g.c_dtype));
+    for (const auto& x : {a, b, bias})
+        if (x.first < c.second && c.first < x.second) return false;
+    return true;
+}
+// The fastest of candidates 0 .. n - 1 (run(i) enqueues candidate i; one that fails is skipped): after
+// a warm-up run of each, kRounds rounds that run every candidate once in turn (so that clock and power
+// drift over the trials affects all alike), each candidate's best run counted; the heuristic's first
+// choice is kept unless another is at least 2 % faster.
+constexpr int kRounds = 3;
+template <typename Run>
+int fastest(int n, Run run, int* best) {
+    cudaEvent_t ev[kRounds][kCandidates][2] = {};
+    int rc = DS_BACKEND_OK;
+    for (int r = 0; r < kRounds; ++r)
+        for (int i = 0; i < n; ++i)
+            for (int e = 0; e < 2 && rc == DS_BACKEND_OK; ++e) rc = check(cudaEventCreate(&ev[r][i][e]), "cudaEventCreate");
+    bool ok[kCandidates] = {};
+    for (int i = 0; i < n; ++i) ok[i] = rc == DS_BACKEND_OK && run(i) == CUBLAS_STATUS_SUCCESS;  // warm-up
+    for (int r = 0; r < kRounds && rc == DS_BACKEND_OK; ++r)
+        for (int i = 0; i < n && rc == DS_BACKEND_OK; ++i) {
+            rc = check(cudaEventRecord(ev[r][i][0], 0), "cudaEventRecord");
+            if (ok[i]) ok[i] = run(i) == CUBLAS_STATUS_SUCCESS;
+            if (rc == DS_BACKEND_OK) rc = check(cudaEventRecord(ev[r][i][1], 0), "cudaEventRecord");
+        }
+    if (rc == DS_BACKEND_OK) rc = check(cudaEventSynchronize(ev[kRounds - 1][n - 1][1]), "cudaEventSynchronize");
+    float t[kCandidates];
+    for (int i = 0; i < n; ++i) {
+        t[i] = -1.0f;
+        for (int r = 0; r < kRounds && rc == DS_BACKEND_OK && ok[i]; ++r) {
+            float ms = 0.0f;
+            if (cudaEventElapsedTime(&ms, ev[r][i][0], ev[r][i][1]) != cudaSuccess)
+                (void)cudaGetLastError();  // (that trial is not counted)
+            else if (t[i] < 0.0f || ms < t[i])
+                t[i] = ms;
+        }
+    }
+    *best = 0;
+    for (int i = 1; i < n; ++i)
+        if (t[i] >= 0.0f && (t[*best] < 0.0f || t[i] < t[*best])) *best = i;
+    if (*best != 0 && t[0] >= 0.0f && t[*best] > 0.98f * t[0]) *best = 0;
+    for (auto& round : ev)
+        for (auto& cand : round)
+            for (cudaEvent_t e : cand)
+                if (e) cudaEventDestroy(e);
+    return rc;
 }
 
 int device_state(DeviceState** out, int* dev_out) {
@@ -293,10 +367,12 @@ int matmul(const ds_op_gemm_args_t& args) {
         for (const auto& a : aligns)
             DS_LT(lt().MatmulPreferenceSetAttribute(pref.h, a.attr, &a.value, sizeof a.value),
                   "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)");
-        cublasLtMatmulHeuristicResult_t result;
-        std::memset(&result, 0, sizeof result);
+        cublasLtMatmulHeuristicResult_t results[kCandidates];
+        std::memset(results, 0, sizeof results);
+        const bool tune = autotune_ok(g);
         int found = 0;
-        DS_LT(lt().MatmulAlgoGetHeuristic(st->handle, desc.h, la.h, lb.h, lc.h, lc.h, pref.h, 1, &result, &found),
+        DS_LT(lt().MatmulAlgoGetHeuristic(st->handle, desc.h, la.h, lb.h, lc.h, lc.h, pref.h, tune ? kCandidates : 1,
+                                          results, &found),
               "cublasLtMatmulAlgoGetHeuristic");
         if (found < 1) {
             set_error_text("cuBLASLt has no algorithm for this GEMM (m " + std::to_string(g.m) + ", n " +
@@ -304,7 +380,16 @@ int matmul(const ds_op_gemm_args_t& args) {
                            ", epilogue " + std::to_string(g.epilogue) + ")");
             return DS_BACKEND_ERR;
         }
-        algo = result.algo;
+        int best = 0;
+        if (tune && found > 1) {
+            const float alpha = g.alpha, beta = g.beta;
+            auto run = [&](int i) {
+                return lt().Matmul(st->handle, desc.h, &alpha, g.b, la.h, g.a, lb.h, &beta, g.c, lc.h, g.c, lc.h,
+                                   &results[i].algo, st->workspace, kWorkspaceBytes, static_cast<cudaStream_t>(0));
+            };
+            if (int rc = fastest(found, run, &best)) return rc;
+        }
+        algo = results[best].algo;
         std::lock_guard<std::mutex> lock(g_mutex);
         if (g_algos->size() >= kMaxPlans) g_algos->clear();
         (*g_algos)[key] = algo;

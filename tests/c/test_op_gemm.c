@@ -327,6 +327,10 @@ static void gemm_suite(int32_t dev, const char* where) {
             {8, 128, 64, 96, 0, 1, 0, DS_DTYPE_BF16, DS_DTYPE_F32, 1.0f, 1.0f, DS_EPILOGUE_NONE},
             {0, 200, 300, 1000, 1, 0, 0, DS_DTYPE_F32, DS_DTYPE_F32, 1.0f, 0.0f, DS_EPILOGUE_BIAS_GELU},
             {3, 64, 96, 128, 1, 0, 1, DS_DTYPE_BF16, DS_DTYPE_BF16, 1.0f, 0.0f, DS_EPILOGUE_NONE},
+            /* 2^30 multiply-adds with beta 0: the first call times cuBLASLt's candidates and keeps the
+             * fastest (kernels/cuda/ops_gemm.cu, autotune_ok); C is checked after those trial runs */
+            {0, 1024, 1024, 1024, 0, 1, 0, DS_DTYPE_BF16, DS_DTYPE_BF16, 1.0f, 0.0f, DS_EPILOGUE_BIAS},
+            {0, 1024, 1024, 1024, 0, 0, 0, DS_DTYPE_F16, DS_DTYPE_F16, 0.5f, 0.0f, DS_EPILOGUE_NONE},
         };
         for (size_t i = 0; i < sizeof big / sizeof big[0]; ++i) run_gemm(dev, &big[i], where);
     }
