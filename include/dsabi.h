@@ -658,7 +658,9 @@ DS_API void ds_gemm_options_init(ds_gemm_options_t* opt);
 /* C[M, N] = epilogue(alpha * op(A) op(B) + beta * C), row-major. 3-D A, B and C are a batch
  * ([batch, rows, cols], B may also be 2-D and shared). A and B: f32, f16 or bf16, the same; C: their
  * dtype or f32; bias [N]: C's dtype. Accumulation is f32. cuBLASLt on CUDA, a blocked multithreaded
- * kernel on the CPU. */
+ * kernel on the CPU. On CUDA the first call of a shape of 2^30 or more multiply-adds with beta = 0
+ * times cuBLASLt's candidate algorithms and keeps the fastest: that call waits for its trials (a few
+ * milliseconds, once per shape; environment DSABI_GEMM_AUTOTUNE=0 turns this off). */
 DS_API ds_status_t ds_op_gemm(const ds_tensor_t* a, const ds_tensor_t* b, const ds_tensor_t* bias, ds_tensor_t* c,
                               const ds_gemm_options_t* opt);
 
