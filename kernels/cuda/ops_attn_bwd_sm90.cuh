@@ -372,6 +372,26 @@ __global__ void __launch_bounds__(384, 1)
         wgmma_commit();
     };
 
+    // dV += P^T dO and dK += dS^T Q (B MN-major: queries = K, 8-row groups 1024 bytes apart; column halves
+    // BM * 128 bytes apart) with the k-steps of dQ = dS K from ds_buf (D = 128: 8, two per query step; D =
+    // 64: 4) in between: three independent accumulation chains. Issued and committed.
+    auto issue_mixed = [&](uint32_t ds_buf, uint32_t q_base, uint32_t do_base) {
+#pragma unroll
+        for (int i = 0; i < 32; ++i) dq[i] = 0.0f;
+        fence_regs(dq);
+        fence_regs(pa);
+        fence_regs(sa);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BM / 16; ++kk) {
+            Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+            dq_kstep(ds_buf, (DQ_K / (BM / 16)) * kk);
+            Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
+            if (DQ_K == 2 * (BM / 16)) dq_kstep(ds_buf, 2 * kk + 1);
+        }
+        wgmma_commit();
+    };
+
     int64_t mi = mt_first;  // the next step's query block and head
     int h_next = hk * p.G;
     int64_t prev_m0 = 0;  // the previous step's (LAG)
@@ -492,21 +512,7 @@ __global__ void __launch_bounds__(384, 1)
             // warpgroups' dS^T of it is in shared memory: three accumulation chains in flight.
             const int64_t u = step - 1;
             if (step >= 1) mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
-            const uint32_t prev_buf = sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 1) * Cfg::DS_BYTES);
-#pragma unroll
-            for (int i = 0; i < 32; ++i) dq[i] = 0.0f;
-            fence_regs(dq);
-            fence_regs(pa);
-            fence_regs(sa);
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < BM / 16; ++kk) {
-                Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
-                dq_kstep(prev_buf, 2 * kk);
-                Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
-                dq_kstep(prev_buf, 2 * kk + 1);
-            }
-            wgmma_commit();
+            issue_mixed(sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 1) * Cfg::DS_BYTES), q_base, do_base);
         } else if (!MIX64) {
             fence_regs(pa);
             fence_regs(sa);
@@ -565,19 +571,7 @@ __global__ void __launch_bounds__(384, 1)
             else
                 named_barrier(1, 256);
             if (MIX64) {
-#pragma unroll
-                for (int i = 0; i < 32; ++i) dq[i] = 0.0f;
-                fence_regs(dq);
-                fence_regs(pa);
-                fence_regs(sa);
-                wgmma_fence();
-#pragma unroll
-                for (int kk = 0; kk < BM / 16; ++kk) {
-                    Wg<T>::rs(dv, pa[kk], sw128_desc(do_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
-                    dq_kstep(ds_buf, kk);
-                    Wg<T>::rs(dk, sa[kk], sw128_desc(q_base + static_cast<uint32_t>(kk * 16 * 128), BM * 128, 1024));
-                }
-                wgmma_commit();
+                issue_mixed(ds_buf, q_base, do_base);
             } else {
                 issue_dq(ds_buf);
             }
