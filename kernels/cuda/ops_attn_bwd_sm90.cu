@@ -3,6 +3,7 @@
 // calls attn_bwd_sm90 on compute capability 9.0 devices, between its Dsum and dq conversion kernels.
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <type_traits>
 

@@ -111,8 +111,8 @@ uint32_t alignment(const void* p, int64_t stride_bytes, int64_t batch) {
 // First-use tuning: for a GEMM of at least 2^30 multiply-adds with beta = 0 (so that a trial run only
 // rewrites C) and C apart from A, B and the bias (so that it never rewrites an input), the heuristic's
 // first kCandidates algorithms are timed on stream 0 (fastest: round-robin, best of three) and the
-// fastest is cached with the plan. The call that tunes blocks until its trials finish (a few milliseconds, once
-// per shape). DSABI_GEMM_AUTOTUNE=0 turns it off (read once).
+// fastest is cached with the plan. The call that tunes blocks until its trials finish (a few
+// milliseconds, once per shape). DSABI_GEMM_AUTOTUNE=0 turns it off (read once).
 constexpr int kCandidates = 8;
 bool autotune_enabled() {
     static const bool on = [] {
@@ -147,7 +147,8 @@ int fastest(int n, Run run, int* best) {
     int rc = DS_BACKEND_OK;
     for (int r = 0; r < kRounds; ++r)
         for (int i = 0; i < n; ++i)
-            for (int e = 0; e < 2 && rc == DS_BACKEND_OK; ++e) rc = check(cudaEventCreate(&ev[r][i][e]), "cudaEventCreate");
+            for (int e = 0; e < 2 && rc == DS_BACKEND_OK; ++e)
+                rc = check(cudaEventCreate(&ev[r][i][e]), "cudaEventCreate");
     bool ok[kCandidates] = {};
     for (int i = 0; i < n; ++i) ok[i] = rc == DS_BACKEND_OK && run(i) == CUBLAS_STATUS_SUCCESS;  // warm-up
     for (int r = 0; r < kRounds && rc == DS_BACKEND_OK; ++r)
