@@ -22,6 +22,23 @@ int use_device(int32_t dev);
 const char* last_error_text();
 // Check for a launch error of the kernel just launched (does not synchronise).
 inline int check_launch(const char* what) { return check(cudaGetLastError(), what); }
+// Launch kernel<<<grid, block, smem, stream 0>>>(args...) with programmatic stream serialization: it may
+// start while the kernel ahead of it in the stream still runs, so it must call griddepcontrol.wait
+// (dsattn::grid_dep_wait) before it touches what that kernel writes. For compute capability 9.0 and up.
+template <typename... Params, typename... Args>
+int launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, const char* what, Args&&... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = 0;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    return check(cudaLaunchKernelEx(&cfg, kernel, static_cast<Args&&>(args)...), what);
+}
 // An invalid-argument return with a message.
 inline int invalid(const std::string& text) {
     set_error_text(text);

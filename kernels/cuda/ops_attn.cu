@@ -203,8 +203,10 @@ int launch_bwd_main(const BwdParams& p, int64_t B) {
 
 // dq = dq_acc * scale, converted, 4 elements a thread per iteration (16-byte loads, 8-byte stores; the
 // element count is a multiple of 4 since D is 64 or 128, and the tensors are 16-byte aligned).
+// Launched after the sm90 main kernel with programmatic stream serialization: it waits for that kernel.
 template <typename T>
 __global__ void attn_bwd_dq4_kernel(const float4* __restrict__ acc, uint2* __restrict__ dq, int64_t n4, float scale) {
+    dsattn::grid_dep_wait();
     for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n4;
          e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const float4 a = acc[e];
@@ -216,16 +218,16 @@ template <typename T, int D>
 int bwd_dispatch(const BwdParams& p, const ds_attn_bwd_args_t& a, bool sm90) {
     const int64_t rows = a.batch * a.seq_q * a.heads_q;
     const int64_t nq = rows * D;
-    if (rows > 0) {
-        const int64_t blocks = (rows + 7) / 8;
+    {  // Dsum, dq_acc and the work counter zeroed (also with no row: the counter)
+        const int64_t blocks = rows > 0 ? (rows * (D / 8) + 255) / 256 : 1;
         dsattn::attn_bwd_dsum_kernel<T, D><<<static_cast<unsigned>(blocks), 256, 0, 0>>>(
-            static_cast<const T*>(a.o), static_cast<const T*>(a.dout), const_cast<float*>(p.dsum), rows, a.seq_q,
-            a.heads_q);
+            static_cast<const T*>(a.o), static_cast<const T*>(a.dout), const_cast<float*>(p.dsum), p.dq_acc, p.work,
+            rows, a.seq_q, a.heads_q);
         int rc = check_launch("ds_op_attention_backward: Dsum kernel");
         if (rc != DS_BACKEND_OK) return rc;
     }
+    bool launched = false;  // the sm90 main kernel
     if (a.seq_kv > 0) {
-        bool launched = false;
         if (sm90) {
             int rc = attn_bwd_sm90(p, a.batch, D, std::is_same<T, __nv_bfloat16>::value, a.causal != 0, &launched);
             if (rc != DS_BACKEND_OK) return rc;
@@ -239,9 +241,14 @@ int bwd_dispatch(const BwdParams& p, const ds_attn_bwd_args_t& a, bool sm90) {
         const int64_t n4 = nq / 4;  // nq = rows * D, D a multiple of 4
         int64_t blocks = (n4 + 255) / 256;
         if (blocks > 132 * 16) blocks = 132 * 16;
-        attn_bwd_dq4_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, 0>>>(
-            reinterpret_cast<const float4*>(p.dq_acc), static_cast<uint2*>(a.dq), n4, a.scale);
-        return check_launch("ds_op_attention_backward: dq kernel");
+        const char* what = "ds_op_attention_backward: dq kernel";
+        const auto acc = reinterpret_cast<const float4*>(p.dq_acc);
+        const auto dq = static_cast<uint2*>(a.dq);
+        if (launched)  // programmatic: launched while the main kernel's last CTAs run
+            return launch_dependent(attn_bwd_dq4_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(256), 0, what,
+                                    acc, dq, n4, a.scale);
+        attn_bwd_dq4_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, 0>>>(acc, dq, n4, a.scale);
+        return check_launch(what);
     }
     return DS_BACKEND_OK;
 }
@@ -279,15 +286,14 @@ int attn_bwd(int32_t dev, const void* args) {
 
     const int64_t nq = a.batch * a.seq_q * a.heads_q * a.head_dim;
     const int64_t nl = a.batch * a.heads_q * a.seq_q;
-    const size_t bytes = static_cast<size_t>(nq + nl) * sizeof(float);
+    // dq_acc, Dsum and the sm90 kernel's work counter
+    const size_t bytes = static_cast<size_t>(nq + nl) * sizeof(float) + sizeof(unsigned);
     void* ws = nullptr;
     if (bytes > 0) {
         cudaMemPool_t pool = workspace_pool(dev);
         rc = check(pool ? cudaMallocFromPoolAsync(&ws, bytes, pool, 0) : cudaMallocAsync(&ws, bytes, 0),
                    "ds_op_attention_backward: workspace (cudaMallocAsync)");
         if (rc != DS_BACKEND_OK) return rc;
-        rc = check(cudaMemsetAsync(ws, 0, static_cast<size_t>(nq) * sizeof(float), 0),
-                   "ds_op_attention_backward: cudaMemsetAsync");
     }
     if (rc == DS_BACKEND_OK) {
         BwdParams p{};
@@ -298,6 +304,7 @@ int attn_bwd(int32_t dev, const void* args) {
         p.lse = a.lse;
         p.dq_acc = static_cast<float*>(ws);
         p.dsum = static_cast<float*>(ws) + nq;
+        p.work = reinterpret_cast<unsigned*>(static_cast<float*>(ws) + nq + nl);
         p.dk = a.dk;
         p.dv = a.dv;
         p.S = a.seq_q;

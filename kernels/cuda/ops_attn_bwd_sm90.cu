@@ -64,8 +64,8 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
         !attn_sm90_make_map(&tdo, p.dout, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tk, p.k, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
         !attn_sm90_make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
-        !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
-        !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
+        !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, 64) ||  // (stored by each warpgroup)
+        !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, 64) ||
         !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM))
         return DS_BACKEND_OK;
     auto kern = dsattn90::attn_bwd_sm90_kernel<T, D, CAUSAL, LAG, 2, ILV>;
@@ -73,17 +73,21 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
                    "ds_op_attention_backward: cudaFuncSetAttribute (sm90)");
     if (rc != DS_BACKEND_OK) return rc;
     const int64_t n_kb = (p.Skv + Cfg::BN - 1) / Cfg::BN;
-    const int64_t grid = n_kb * p.Hkv * B;
-    if (grid <= 0) {
+    const int64_t n_items = n_kb * p.Hkv * B;
+    if (n_items <= 0) {
         *launched = true;
         return DS_BACKEND_OK;
     }
-    // (never for tensors that fit in memory) the FA2 kernel takes it: 31-bit grid and step counts
-    if (grid > 0x7fffffff || (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq > 0x7fffffff) return DS_BACKEND_OK;
+    // (never for tensors that fit in memory) the FA2 kernel takes it: 31-bit item (plus grid) and step counts
+    if (n_items > 0x7fffffff - 65536 || (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq > 0x7fffffff) return DS_BACKEND_OK;
     *launched = true;
-    kern<<<static_cast<unsigned>(grid), Cfg::NT, Cfg::SMEM, 0>>>(p, static_cast<int>(n_kb), order(), tq, tk, tv, tdo,
-                                                                  tdk, tdv, tdq);
-    return check_launch("ds_op_attention_backward: main kernel (sm90)");
+    // Persistent (a CTA per multiprocessor, items from the work counter) and programmatic: the CTAs set up
+    // and load their first K / V while the Dsum kernel finishes (they wait for it before reading Dsum, the
+    // counter or adding to dq_acc).
+    const int grid = attn_sm90_grid_size(n_items);
+    return launch_dependent(kern, dim3(static_cast<unsigned>(grid)), dim3(Cfg::NT), Cfg::SMEM,
+                            "ds_op_attention_backward: main kernel (sm90)", p, static_cast<int>(n_kb),
+                            static_cast<int>(n_items), order(), tq, tk, tv, tdo, tdk, tdv, tdq);
 }
 
 template <typename T, int D, bool CAUSAL>

@@ -148,13 +148,13 @@ static void run_kernels(const Case& c, const uint16_t* q, const uint16_t* k, con
     bp.dq_acc = ws.p; bp.dsum = ws.p + nq; bp.dk = DK.p; bp.dv = DV.p;
     bp.S = c.S; bp.Skv = c.Skv; bp.off = c.Skv - c.S; bp.Hq = c.Hq; bp.Hkv = c.Hkv; bp.G = c.Hq / c.Hkv;
     bp.scale = scale; bp.scale_log2 = scale * kLog2e;
-    memset(ws.p, 0, nq * 4);
-    memset(ws.p + nq, 0xff, nl * 4);
+    memset(ws.p, 0xff, (nq + nl) * 4);  // NaN: the Dsum kernel zeroes dq_acc and writes every Dsum
     const int64_t rows = c.B * c.S * c.Hq;
     if (rows > 0) {
-        uint3e grid{(unsigned)((rows + 7) / 8), 1, 1};
+        uint3e grid{(unsigned)((rows * (D / 8) + 255) / 256), 1, 1};
         emu::launch(grid, 256, 0, [&] {
-            attn_bwd_dsum_kernel<T, D>(reinterpret_cast<const T*>(O.p), reinterpret_cast<const T*>(DO.p), ws.p + nq, rows, c.S, c.Hq);
+            attn_bwd_dsum_kernel<T, D>(reinterpret_cast<const T*>(O.p), reinterpret_cast<const T*>(DO.p), ws.p + nq, ws.p,
+                                       nullptr, rows, c.S, c.Hq);
         });
     }
     if (c.Skv > 0) {

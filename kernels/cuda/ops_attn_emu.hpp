@@ -426,6 +426,19 @@ template <>
 inline float to_f32<__half>(__half x) {
     return emu::h2f(x.x);
 }
+struct float2 {
+    float x, y;
+};
+template <typename T>
+inline float2 unpack2(uint32_t v);
+template <>
+inline float2 unpack2<__nv_bfloat16>(uint32_t v) {
+    return {emu::bf2f(static_cast<uint16_t>(v)), emu::bf2f(static_cast<uint16_t>(v >> 16))};
+}
+template <>
+inline float2 unpack2<__half>(uint32_t v) {
+    return {emu::h2f(static_cast<uint16_t>(v)), emu::h2f(static_cast<uint16_t>(v >> 16))};
+}
 template <typename T>
 inline T from_f32(float x);
 template <>
@@ -439,6 +452,8 @@ inline __half from_f32<__half>(float x) {
 
 inline float exp2_approx(float x) { return std::exp2(x); }
 inline float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+inline void grid_dep_wait() {}
+inline void grid_dep_launch() {}
 inline bool warp_any(bool v) {
     float f = v ? 1.0f : 0.0f;
     for (int m = 1; m < 32; m <<= 1) {

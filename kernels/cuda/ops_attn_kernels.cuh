@@ -118,6 +118,19 @@ template <>
 DSATTN_DEV float to_f32<__half>(__half x) {
     return __half2float(x);
 }
+// The two 16-bit values of a register (lo: the low half) as floats.
+template <typename T>
+DSATTN_DEV float2 unpack2(uint32_t v);
+template <>
+DSATTN_DEV float2 unpack2<__nv_bfloat16>(uint32_t v) {
+    return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xffff0000u));
+}
+template <>
+DSATTN_DEV float2 unpack2<__half>(uint32_t v) {
+    __half2 h;
+    memcpy(&h, &v, 4);
+    return __half22float2(h);
+}
 template <typename T>
 DSATTN_DEV T from_f32(float x);
 template <>
@@ -137,6 +150,21 @@ DSATTN_DEV float exp2_approx(float x) {
 }
 
 DSATTN_DEV float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+
+// Programmatic dependent launch (sm_90): a kernel launched with programmatic stream serialization may
+// start while the kernel ahead of it in the stream still runs. grid_dep_wait blocks until that kernel
+// has finished and its writes are visible; grid_dep_launch lets the next such kernel start before this
+// one finishes. Both do nothing in a kernel launched the ordinary way, and below sm_90.
+DSATTN_DEV void grid_dep_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+DSATTN_DEV void grid_dep_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
 DSATTN_DEV bool warp_any(bool v) { return __any_sync(0xffffffffu, v) != 0; }
 
 // *p += a, p[1] += b (f32, relaxed; the dQ workspace).
@@ -184,6 +212,7 @@ struct BwdParams {
     const float* lse;
     const float* dsum;  // [B, Hq, S]
     float* dq_acc;      // [B, S, Hq, D] f32, zeroed
+    unsigned* work;     // the sm90 kernel's work-item counter, zeroed (by the Dsum kernel)
     void* dk;
     void* dv;
     int64_t S, Skv, off;
@@ -490,24 +519,39 @@ __global__ void __launch_bounds__(32 * NW, MT_ == 2 ? 2 : 1) attn_fwd_kernel(con
 
 // ---- backward ----------------------------------------------------------------------------------------
 
-// Dsum[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d]: one warp per (b, i, h) row.
+// Dsum[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d], and the row's dq_acc [b, i, h, :] zeroed (the
+// main kernel adds dS K there), and *work (when not null) zeroed: D / 8 threads per (b, i, h) row, each 16 bytes of O and of dO (one load
+// each) and 32 bytes of zeros. The sum over a row's threads is a shuffle among them (D / 8 divides 32, so
+// a row never straddles two warps). MEASURE-ME
+// It lets the next kernel start at once (grid_dep_launch): the sm90 main kernel, launched with
+// programmatic stream serialization, sets itself up and waits (grid_dep_wait) before it reads Dsum.
 template <typename T, int D>
 __global__ void attn_bwd_dsum_kernel(const T* __restrict__ o, const T* __restrict__ dout, float* __restrict__ dsum,
-                                     int64_t rows, int64_t S, int Hq) {
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    const int lane = static_cast<int>(threadIdx.x) & 31;
-    if (row >= rows) return;
-    const T* op = o + row * D;
-    const T* dp = dout + row * D;
+                                     float* __restrict__ dq_acc, unsigned* work, int64_t rows, int64_t S, int Hq) {
+    grid_dep_launch();
+    if (work && blockIdx.x == 0 && threadIdx.x == 0) *work = 0u;
+    constexpr int TPR = D / 8;  // threads per row
+    const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t row = e / TPR;
+    const int c = static_cast<int>(e % TPR);
     float acc = 0.0f;
-    for (int d = lane * 2; d < D; d += 64)
-        acc += to_f32<T>(op[d]) * to_f32<T>(dp[d]) + to_f32<T>(op[d + 1]) * to_f32<T>(dp[d + 1]);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 16);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 8);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 4);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 2);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 1);
-    if (lane == 0) {
+    if (row < rows) {
+        const int64_t at = row * D + c * 8;
+        const uint4 a = *reinterpret_cast<const uint4*>(o + at);
+        const uint4 b = *reinterpret_cast<const uint4*>(dout + at);
+        const uint32_t aw[4] = {a.x, a.y, a.z, a.w}, bw[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float2 x = unpack2<T>(aw[j]), y = unpack2<T>(bw[j]);
+            acc += x.x * y.x + x.y * y.y;
+        }
+        uint4* z = reinterpret_cast<uint4*>(dq_acc + at);
+        z[0] = uint4{0u, 0u, 0u, 0u};
+        z[1] = uint4{0u, 0u, 0u, 0u};
+    }
+#pragma unroll
+    for (int m = TPR / 2; m >= 1; m >>= 1) acc += shfl_xor(acc, m);  // every lane: no early return above
+    if (row < rows && c == 0) {
         // row = (b * S + i) * Hq + h
         const int h = static_cast<int>(row % Hq);
         const int64_t bi = row / Hq;

@@ -39,9 +39,12 @@ int stages128() {
     return n;
 }
 
-// CTAs of the persistent grid: one per multiprocessor (cached per device), or DSABI_ATTN_SM90_GRID=N
-// (read once; a test knob: a small grid makes every CTA run many work items).
-int grid_size(int64_t n_items) {
+}  // namespace
+
+// CTAs of the persistent grids (this forward and the sm90 backward): one per multiprocessor (cached per
+// device), or DSABI_ATTN_SM90_GRID=N (read once; a test knob: a small grid makes every CTA run many work
+// items).
+int attn_sm90_grid_size(int64_t n_items) {
     static const int forced = [] {
         const char* e = std::getenv("DSABI_ATTN_SM90_GRID");
         return e ? std::atoi(e) : 0;
@@ -66,6 +69,8 @@ int grid_size(int64_t n_items) {
     }
     return static_cast<int>(n_items < n ? n_items : n);
 }
+
+namespace {
 
 // Loads: bulk tensor copies (TMA, the default) or cp.async with DSABI_ATTN_SM90_LOAD=cpasync (read once;
 // also the fallback when the driver gives no tensor-map encoder).
@@ -136,7 +141,7 @@ int launch_sm90(const dsattn::FwdParams& p, int64_t B, unsigned long long* count
                    "ds_op_attention: cudaFuncSetAttribute (sm90)");
     if (rc != DS_BACKEND_OK) return rc;
     const int64_t n_items = (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq * B;
-    const int grid = grid_size(n_items);
+    const int grid = attn_sm90_grid_size(n_items);
     kern<<<grid, Cfg::NT, Cfg::SMEM, 0>>>(p, counter, n_items, tq, tk, tv, to);
     return check_launch("ds_op_attention: forward kernel (sm90)");
 }
