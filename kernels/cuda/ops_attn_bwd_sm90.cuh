@@ -296,7 +296,6 @@ __global__ void __launch_bounds__(384, 1)
                 if (step == pre) {
                     load_kv(n_steps32 > 0);
                     if (it == 0) dsattn::grid_dep_wait();  // Dsum written, dq_acc and the counter zeroed
-                    if (lane == 0) next = static_cast<int>(gridDim.x + atomicAdd(p.work, 1u));
                 }
                 if (step == n_steps32) break;
                 const int hs = h_next;
@@ -332,6 +331,9 @@ __global__ void __launch_bounds__(384, 1)
                     ++use;
                 }
             }
+            // The next item, claimed once this one's last step is on its way (ST steps before the consumers
+            // finish it: claimed earlier, a CTA could hold a long item while others run out of work).
+            if (lane == 0) next = static_cast<int>(gridDim.x + atomicAdd(p.work, 1u));
             w = __shfl_sync(0xffffffffu, next, 0);
         }
     }
