@@ -59,14 +59,19 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     using Cfg = dsattn90::BwdSm90Cfg<D, 2>;
     constexpr bool bf16 = std::is_same<T, __nv_bfloat16>::value;
     *launched = false;
-    CUtensorMap tq{}, tk{}, tv{}, tdo{}, tdk{}, tdv{}, tdq{};
+    CUtensorMap tq{}, tk{}, tv{}, tdo{}, tdk{}, tdv{}, tdq{}, tlse{}, tdsum{};
+    // lse and Dsum [B, Hq, S] as 1-D arrays (32-bit coordinates)
+    const int64_t n_rows = B * p.Hq * p.S;
+    if (n_rows <= 0 || n_rows > 0x7fffffff) return DS_BACKEND_OK;
     if (!attn_sm90_make_map(&tq, p.q, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tdo, p.dout, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tk, p.k, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
         !attn_sm90_make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
         !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, 64) ||  // (stored by each warpgroup)
         !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, 64) ||
-        !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM))
+        !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM) ||
+        !attn_sm90_make_map_1d_f32(&tlse, p.lse, n_rows, Cfg::BM) ||
+        !attn_sm90_make_map_1d_f32(&tdsum, p.dsum, n_rows, Cfg::BM))
         return DS_BACKEND_OK;
     auto kern = dsattn90::attn_bwd_sm90_kernel<T, D, CAUSAL, LAG, 2, ILV>;
     int rc = check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM),
@@ -87,7 +92,8 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     const int grid = attn_sm90_grid_size(n_items);
     return launch_dependent(kern, dim3(static_cast<unsigned>(grid)), dim3(Cfg::NT), Cfg::SMEM,
                             "ds_op_attention_backward: main kernel (sm90)", p, static_cast<int>(n_kb),
-                            static_cast<int>(n_items), order(), tq, tk, tv, tdo, tdk, tdv, tdq);
+                            static_cast<int>(n_items), order(), tq, tk, tv, tdo, tdk, tdv, tdq, tlse,
+                            tdsum);
 }
 
 template <typename T, int D, bool CAUSAL>

@@ -148,6 +148,13 @@ DSA9_DEV void tma_reduce_add_4d(const CUtensorMap* map, int c0, int c1, int c2, 
         "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
         : "memory");
 }
+// A 1-D box (tensor map, at element c0) -> shared memory dst, completing on mbarrier bar.
+DSA9_DEV void tma_load_1d(uint32_t dst, const CUtensorMap* map, int c0, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.1d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2}], [%3];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(bar)
+        : "memory");
+}
 DSA9_DEV uint32_t ld_shared_u32(uint32_t a) {
     uint32_t v;
     asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
@@ -175,7 +182,8 @@ __global__ void __launch_bounds__(384, 1)
     attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int n_items, int order, const __grid_constant__ CUtensorMap tm_q,
                          const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
                          const __grid_constant__ CUtensorMap tm_do, const __grid_constant__ CUtensorMap tm_dk,
-                         const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq) {
+                         const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq,
+                         const __grid_constant__ CUtensorMap tm_lse, const __grid_constant__ CUtensorMap tm_dsum) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using Cfg = BwdSm90Cfg<D, STAGES>;
     constexpr int BN = Cfg::BN, BM = Cfg::BM, ST = Cfg::STAGES;
@@ -233,7 +241,7 @@ __global__ void __launch_bounds__(384, 1)
     if (tid == 0) {
         mbar_init(full_kv, 1);
         for (int s = 0; s < ST; ++s) {
-            mbar_init(full(s), 32);    // the producer warp's lanes (lane 0 also sets the copies' bytes)
+            mbar_init(full(s), 1);     // the producer thread (with the copies' bytes)
             mbar_init(empty(s), 256);  // every consumer thread
         }
         for (int j = 0; j < 2; ++j) {
@@ -251,32 +259,30 @@ __global__ void __launch_bounds__(384, 1)
     if (wg == 0) {
         // ---- producer ----
         setmaxnreg_dec<D == 64 ? 40 : 24>();
-        if (tid >= 32) return;
-        const int lane = tid;
-        // 32-bit block indices (sequences below 2^30; the producer runs on 24 or 40 registers).
-        const int S32 = static_cast<int>(p.S);
+        if (tid != 0) return;
+        // One thread issues every copy (32-bit indices: sequences below 2^30, B Hq S below 2^31; it runs on
+        // 24 or 40 registers).
         int s = 0;         // the step's stage
         uint32_t use = 0;  // and its use of that stage
         int w = static_cast<int>(blockIdx.x);  // the item: the CTA's own first, then from the work counter
+        const int S32 = static_cast<int>(p.S);
 #pragma unroll 1
         for (int it = 0;; ++it) {
             // The item's index (n_items: no more) and its K and V tiles, once the consumers are done with
             // the previous item's (kv_empty); with no step the consumers read neither.
             auto load_kv = [&](bool copies) {
                 if (it > 0) mbar_wait(kv_empty, static_cast<uint32_t>((it - 1) & 1));
-                if (lane == 0) {
-                    st_shared_u32(item_slot, static_cast<uint32_t>(w));
-                    if (copies) {
-                        const Item c = item_of(w);
-                        mbar_arrive_expect_tx(full_kv, 2 * BN * D * 2);
+                st_shared_u32(item_slot, static_cast<uint32_t>(w));
+                if (copies) {
+                    const Item c = item_of(w);
+                    mbar_arrive_expect_tx(full_kv, 2 * BN * D * 2);
 #pragma unroll
-                        for (int h = 0; h < D / 64; ++h) {
-                            tma_load_4d(sK + h * BN * 128, &tm_k, 64 * h, c.hk, c.n0, c.b, full_kv);
-                            tma_load_4d(sV + h * BN * 128, &tm_v, 64 * h, c.hk, c.n0, c.b, full_kv);
-                        }
-                    } else {
-                        mbar_arrive(full_kv);
+                    for (int h = 0; h < D / 64; ++h) {
+                        tma_load_4d(sK + h * BN * 128, &tm_k, 64 * h, c.hk, c.n0, c.b, full_kv);
+                        tma_load_4d(sV + h * BN * 128, &tm_v, 64 * h, c.hk, c.n0, c.b, full_kv);
                     }
+                } else {
+                    mbar_arrive(full_kv);
                 }
             };
             if (w >= n_items) {
@@ -284,20 +290,18 @@ __global__ void __launch_bounds__(384, 1)
                 return;
             }
             const Item c = item_of(w);
-            const int n_steps32 = c.n_steps;
             // The first item's K and V before anything else (the Dsum kernel may still run: wait for it
-            // after); a later item's once the Q and dO of its first steps are on their way.
-            const int pre = it == 0 ? 0 : (n_steps32 < ST ? n_steps32 : ST);
-            int next = 0;
+            // after); a later item's once the copies of its first steps are issued.
+            const int pre = it == 0 ? 0 : (c.n_steps < ST ? c.n_steps : ST);
             int mi = c.mt_first;  // the next step's query block and head
             int h_next = c.hk * p.G;
 #pragma unroll 1
-            for (int step = 0; step <= n_steps32; ++step) {
+            for (int step = 0; step <= c.n_steps; ++step) {
                 if (step == pre) {
-                    load_kv(n_steps32 > 0);
+                    load_kv(c.n_steps > 0);
                     if (it == 0) dsattn::grid_dep_wait();  // Dsum written, dq_acc and the counter zeroed
                 }
-                if (step == n_steps32) break;
+                if (step == c.n_steps) break;
                 const int hs = h_next;
                 const int m0 = mi * BM;
                 if (++mi == n_mt) {
@@ -305,27 +309,17 @@ __global__ void __launch_bounds__(384, 1)
                     ++h_next;
                 }
                 if (use > 0) mbar_wait(empty(s), (use + 1) & 1);  // the consumers are done with use - 1
-                if (lane == 0) {  // the copies first (their bytes; lane 0 arrives with the others below)
-                    mbar_expect_tx(full(s), 2 * BM * D * 2);
+                // Q and dO rows m0 .., and lse and Dsum of the same rows: a row past the end of the head
+                // reads the next head's (or zeros past the end of the array; the consumers mask such rows).
+                mbar_arrive_expect_tx(full(s), 2 * BM * D * 2 + 2 * BM * 4);
 #pragma unroll
-                    for (int h = 0; h < D / 64; ++h) {
-                        tma_load_4d(sQ + s * Cfg::QB_BYTES + h * BM * 128, &tm_q, 64 * h, hs, m0, c.b, full(s));
-                        tma_load_4d(sdO + s * Cfg::QB_BYTES + h * BM * 128, &tm_do, 64 * h, hs, m0, c.b, full(s));
-                    }
+                for (int h = 0; h < D / 64; ++h) {
+                    tma_load_4d(sQ + s * Cfg::QB_BYTES + h * BM * 128, &tm_q, 64 * h, hs, m0, c.b, full(s));
+                    tma_load_4d(sdO + s * Cfg::QB_BYTES + h * BM * 128, &tm_do, 64 * h, hs, m0, c.b, full(s));
                 }
-                const int64_t row0 = (static_cast<int64_t>(c.b) * p.Hq + hs) * p.S + m0;
-#pragma unroll
-                for (int r = lane; r < BM; r += 32) {
-                    float l2 = INFINITY, ds = 0.0f;
-                    if (m0 + r < S32) {
-                        const float l = p.lse[row0 + r];
-                        l2 = l == -INFINITY ? INFINITY : l * dsattn::kLog2e;
-                        ds = p.dsum[row0 + r];
-                    }
-                    st_shared_f32(sL + 4u * (s * BM + r), l2);
-                    st_shared_f32(sDsum + 4u * (s * BM + r), ds);
-                }
-                mbar_arrive(full(s));  // releases this lane's lse / Dsum stores
+                const int row0 = (c.b * p.Hq + hs) * S32 + m0;
+                tma_load_1d(sL + 4u * (s * BM), &tm_lse, row0, full(s));
+                tma_load_1d(sDsum + 4u * (s * BM), &tm_dsum, row0, full(s));
                 if (++s == ST) {
                     s = 0;
                     ++use;
@@ -333,8 +327,7 @@ __global__ void __launch_bounds__(384, 1)
             }
             // The next item, claimed once this one's last step is on its way (ST steps before the consumers
             // finish it: claimed earlier, a CTA could hold a long item while others run out of work).
-            if (lane == 0) next = static_cast<int>(gridDim.x + atomicAdd(p.work, 1u));
-            w = __shfl_sync(0xffffffffu, next, 0);
+            w = static_cast<int>(gridDim.x + atomicAdd(p.work, 1u));
         }
     }
 
@@ -518,12 +511,14 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
             const float2 a = ld_shared_f32x2(sL + 4u * (s * BM + 8 * i + 2 * tq));
-            l2[2 * i] = a.x;
-            l2[2 * i + 1] = a.y;
+            l2[2 * i] = a.x * dsattn::kLog2e;  // (-inf for a row that sees no key: masked below)
+            l2[2 * i + 1] = a.y * dsattn::kLog2e;
         }
-        // Masking: keys past the end (their K rows are zero-filled, but P must not be huge there) and the
-        // causal boundary. Rows past the end have lse +inf (P = 0).
-        const bool need_mask = n0 + 64 * cw + 64 > p.Skv || (CAUSAL && n0 + 64 * cw + 63 > m0 + p.off);
+        // Masking: keys past the end (their K rows are zero-filled, but P must not be huge there), the
+        // causal boundary (which also covers the rows that see no key: lse -inf, P +inf before the mask)
+        // and rows past the end (Q and dO zero-filled, lse and Dsum the next head's).
+        const bool need_mask =
+            n0 + 64 * cw + 64 > p.Skv || (CAUSAL && n0 + 64 * cw + 63 > m0 + p.off) || m0 + BM > p.S;
         if (ILV & 1)
             wgmma_wait<0>();
         else
@@ -540,7 +535,7 @@ __global__ void __launch_bounds__(384, 1)
                     if (need_mask) {
                         const int64_t j = key_a + 8 * r;
                         const int64_t qi = m0 + 8 * i + 2 * tq + e;
-                        if (j >= p.Skv || (CAUSAL && j > qi + p.off)) pv = 0.0f;
+                        if (j >= p.Skv || (CAUSAL && j > qi + p.off) || qi >= p.S) pv = 0.0f;
                     }
                     st[4 * i + 2 * r + e] = pv;
                 }
@@ -711,6 +706,8 @@ __global__ void __launch_bounds__(384, 1)
     (void)tm_dk;
     (void)tm_dv;
     (void)tm_dq;
+    (void)tm_lse;
+    (void)tm_dsum;
 #endif
 }
 

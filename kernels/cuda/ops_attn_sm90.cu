@@ -162,6 +162,17 @@ bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int6
     return make_map(m, base, bf16, D, H, S, B, rows);
 }
 
+bool attn_sm90_make_map_1d_f32(CUtensorMap* m, const float* base, int64_t n, int box) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
+    if (!enc || n <= 0) return false;
+    const cuuint64_t dim[1] = {static_cast<cuuint64_t>(n)};
+    const cuuint32_t boxd[1] = {static_cast<cuuint32_t>(box)};
+    const cuuint32_t estride[1] = {1};
+    return enc(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 1, const_cast<float*>(base), dim, nullptr, boxd, estride,
+               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 bool attn_sm90_make_map_f32(CUtensorMap* m, float* base, int D, int64_t H, int64_t S, int64_t B, int rows) {
     return make_map_of(m, base, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, D, H, S, B, rows);
 }
