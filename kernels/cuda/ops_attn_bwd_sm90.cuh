@@ -148,10 +148,11 @@ DSA9_DEV void tma_reduce_add_4d(const CUtensorMap* map, int c0, int c1, int c2, 
         "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
         : "memory");
 }
-// A 1-D box (tensor map, at element c0) -> shared memory dst, completing on mbarrier bar.
+// A box of a 1-D array (attn_sm90_make_map_1d_f32: a [1, n] tensor map), at element c0 -> shared memory dst,
+// completing on mbarrier bar.
 DSA9_DEV void tma_load_1d(uint32_t dst, const CUtensorMap* map, int c0, uint32_t bar) {
     asm volatile(
-        "cp.async.bulk.tensor.1d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2}], [%3];\n" ::"r"(dst),
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, 0}], [%3];\n" ::"r"(dst),
         "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(bar)
         : "memory");
 }

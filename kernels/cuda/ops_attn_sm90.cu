@@ -165,10 +165,12 @@ bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int6
 bool attn_sm90_make_map_1d_f32(CUtensorMap* m, const float* base, int64_t n, int box) {
     PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
     if (!enc || n <= 0) return false;
-    const cuuint64_t dim[1] = {static_cast<cuuint64_t>(n)};
-    const cuuint32_t boxd[1] = {static_cast<cuuint32_t>(box)};
-    const cuuint32_t estride[1] = {1};
-    return enc(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 1, const_cast<float*>(base), dim, nullptr, boxd, estride,
+    // (as a [1, n] matrix: the driver refused rank 1 on an H100)
+    const cuuint64_t dim[2] = {static_cast<cuuint64_t>(n), 1};
+    const cuuint64_t stride[1] = {(static_cast<cuuint64_t>(n) * 4 + 15) / 16 * 16};
+    const cuuint32_t boxd[2] = {static_cast<cuuint32_t>(box), 1};
+    const cuuint32_t estride[2] = {1, 1};
+    return enc(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(base), dim, stride, boxd, estride,
                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
