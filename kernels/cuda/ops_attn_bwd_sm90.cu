@@ -60,9 +60,12 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     constexpr bool bf16 = std::is_same<T, __nv_bfloat16>::value;
     *launched = false;
     CUtensorMap tq{}, tk{}, tv{}, tdo{}, tdk{}, tdv{}, tdq{}, tlse{}, tdsum{};
-    // lse and Dsum [B, Hq, S] as 1-D arrays (32-bit coordinates)
+    // lse and Dsum [B, Hq, S] as 1-D arrays (32-bit coordinates). With S = 0 no step reads them: maps of
+    // one element of the workspace (Dsum is followed by the work counter there).
     const int64_t n_rows = B * p.Hq * p.S;
-    if (n_rows <= 0 || n_rows > 0x7fffffff) return DS_BACKEND_OK;
+    if (n_rows > 0x7fffffff) return DS_BACKEND_OK;
+    const float* lse = n_rows > 0 ? p.lse : p.dsum;
+    const int64_t n_map = n_rows > 0 ? n_rows : 1;
     if (!attn_sm90_make_map(&tq, p.q, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tdo, p.dout, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tk, p.k, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
@@ -70,8 +73,8 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
         !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, 64) ||  // (stored by each warpgroup)
         !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, 64) ||
         !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM) ||
-        !attn_sm90_make_map_1d_f32(&tlse, p.lse, n_rows, Cfg::BM) ||
-        !attn_sm90_make_map_1d_f32(&tdsum, p.dsum, n_rows, Cfg::BM))
+        !attn_sm90_make_map_1d_f32(&tlse, lse, n_map, Cfg::BM) ||
+        !attn_sm90_make_map_1d_f32(&tdsum, p.dsum, n_map, Cfg::BM))
         return DS_BACKEND_OK;
     auto kern = dsattn90::attn_bwd_sm90_kernel<T, D, CAUSAL, LAG, 2, ILV>;
     int rc = check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM),
