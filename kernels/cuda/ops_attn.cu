@@ -229,11 +229,11 @@ template <typename T, int D>
 int bwd_dispatch(const BwdParams& p, const ds_attn_bwd_args_t& a, bool sm90) {
     const int64_t rows = a.batch * a.seq_q * a.heads_q;
     const int64_t nq = rows * D;
-    {  // Dsum, dq_acc and the work counter zeroed (also with no row: the counter)
-        const int64_t blocks = rows > 0 ? (rows * (D / 8) + 255) / 256 : 1;
+    if (rows > 0) {  // Dsum, and dq_acc zeroed
+        const int64_t blocks = (rows * (D / 8) + 255) / 256;
         dsattn::attn_bwd_dsum_kernel<T, D><<<static_cast<unsigned>(blocks), 256, 0, 0>>>(
-            static_cast<const T*>(a.o), static_cast<const T*>(a.dout), const_cast<float*>(p.dsum), p.dq_acc, p.work,
-            rows, a.seq_q, a.heads_q);
+            static_cast<const T*>(a.o), static_cast<const T*>(a.dout), const_cast<float*>(p.dsum), p.dq_acc, rows,
+            a.seq_q, a.heads_q);
         int rc = check_launch("ds_op_attention_backward: Dsum kernel");
         if (rc != DS_BACKEND_OK) return rc;
     }
@@ -290,8 +290,7 @@ int attn_bwd(int32_t dev, const void* args) {
 
     const int64_t nq = a.batch * a.seq_q * a.heads_q * a.head_dim;
     const int64_t nl = a.batch * a.heads_q * a.seq_q;
-    // dq_acc, Dsum and the sm90 kernel's work counter
-    const size_t bytes = static_cast<size_t>(nq + nl) * sizeof(float) + sizeof(unsigned);
+    const size_t bytes = static_cast<size_t>(nq + nl) * sizeof(float);  // dq_acc and Dsum
     void* ws = nullptr;
     if (bytes > 0) {
         cudaMemPool_t pool = workspace_pool(dev);
@@ -308,7 +307,6 @@ int attn_bwd(int32_t dev, const void* args) {
         p.lse = a.lse;
         p.dq_acc = static_cast<float*>(ws);
         p.dsum = static_cast<float*>(ws) + nq;
-        p.work = reinterpret_cast<unsigned*>(static_cast<float*>(ws) + nq + nl);
         p.dk = a.dk;
         p.dv = a.dv;
         p.S = a.seq_q;

@@ -37,16 +37,18 @@ int ilv_env() {
     return v;
 }
 
-// DSABI_ATTN_BWD_SM90_ORDER=N: CTA order, (batch, head) major and key blocks minor (0, the default: the
-// CTAs that run together share their head's Q and dO in L2), or chunks of N (batch, head) pairs with key
-// blocks major inside a chunk (under a causal mask the longest CTAs of a chunk first; 1: all pairs one
-// chunk, which thrashes L2: 197 vs 294 TFLOP/s on B8 H16 S2048 D128 causal; 8 or 16: 1.01-1.07x on the
-// causal S2048 shapes, slower without a mask, not measured at S8192, so not the default). Read once.
-int order() {
+// CTA order: 0, (batch, head) major and key blocks minor (the CTAs that run together share their head's
+// Q and dO in L2), or N > 0, chunks of N (batch, head) pairs with key blocks major inside a chunk (under a
+// causal mask the longest CTAs of a chunk first, which shortens the tail of the grid; 1: all pairs one
+// chunk, which thrashes L2: 197 vs 294 TFLOP/s on B8 H16 S2048 D128 causal). Default: 8 under a causal
+// mask, 0 without. Measured on an H100 (fwd+bwd TFLOP/s, order 0 / 8, same run): B8 H16 S2048 D128 causal
+// 381 / 386, D64 causal 283 / 294, B2 S8192 D128 causal 484 / 492. DSABI_ATTN_BWD_SM90_ORDER=N overrides
+// (read once; -1 when unset).
+int order_env() {
     static const int v = [] {
         const char* e = std::getenv("DSABI_ATTN_BWD_SM90_ORDER");
-        const int n = e ? std::atoi(e) : 0;
-        return n > 0 && n < 65536 ? n : 0;
+        const int n = e ? std::atoi(e) : -1;
+        return n >= 0 && n < 65536 ? n : -1;
     }();
     return v;
 }
@@ -59,44 +61,34 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     using Cfg = dsattn90::BwdSm90Cfg<D, 2>;
     constexpr bool bf16 = std::is_same<T, __nv_bfloat16>::value;
     *launched = false;
-    CUtensorMap tq{}, tk{}, tv{}, tdo{}, tdk{}, tdv{}, tdq{}, tlse{}, tdsum{};
-    // lse and Dsum [B, Hq, S] as 1-D arrays (32-bit coordinates). With S = 0 no step reads them: maps of
-    // one element of the workspace (Dsum is followed by the work counter there).
-    const int64_t n_rows = B * p.Hq * p.S;
-    if (n_rows > 0x7fffffff) return DS_BACKEND_OK;
-    const float* lse = n_rows > 0 ? p.lse : p.dsum;
-    const int64_t n_map = n_rows > 0 ? n_rows : 1;
+    CUtensorMap tq{}, tk{}, tv{}, tdo{}, tdk{}, tdv{}, tdq{};
     if (!attn_sm90_make_map(&tq, p.q, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tdo, p.dout, bf16, D, p.Hq, p.S, B, Cfg::BM) ||
         !attn_sm90_make_map(&tk, p.k, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
         !attn_sm90_make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
-        !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, 64) ||  // (stored by each warpgroup)
-        !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, 64) ||
-        !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM) ||
-        !attn_sm90_make_map_1d_f32(&tlse, lse, n_map, Cfg::BM) ||
-        !attn_sm90_make_map_1d_f32(&tdsum, p.dsum, n_map, Cfg::BM))
+        !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
+        !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
+        !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM))
         return DS_BACKEND_OK;
     auto kern = dsattn90::attn_bwd_sm90_kernel<T, D, CAUSAL, LAG, 2, ILV>;
     int rc = check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM),
                    "ds_op_attention_backward: cudaFuncSetAttribute (sm90)");
     if (rc != DS_BACKEND_OK) return rc;
     const int64_t n_kb = (p.Skv + Cfg::BN - 1) / Cfg::BN;
-    const int64_t n_items = n_kb * p.Hkv * B;
-    if (n_items <= 0) {
+    const int64_t grid = n_kb * p.Hkv * B;
+    if (grid <= 0) {
         *launched = true;
         return DS_BACKEND_OK;
     }
-    // (never for tensors that fit in memory) the FA2 kernel takes it: 31-bit item (plus grid) and step counts
-    if (n_items > 0x7fffffff - 65536 || (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq > 0x7fffffff) return DS_BACKEND_OK;
+    // (never for tensors that fit in memory) the FA2 kernel takes it: 31-bit grid and step counts
+    if (grid > 0x7fffffff || (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq > 0x7fffffff) return DS_BACKEND_OK;
     *launched = true;
-    // Persistent (a CTA per multiprocessor, items from the work counter) and programmatic: the CTAs set up
-    // and load their first K / V while the Dsum kernel finishes (they wait for it before reading Dsum, the
-    // counter or adding to dq_acc).
-    const int grid = attn_sm90_grid_size(n_items);
+    const int order = order_env() >= 0 ? order_env() : CAUSAL ? 8 : 0;
+    // Programmatic: the CTAs set up and load K / V while the Dsum kernel finishes (the kernel waits for
+    // it before it reads Dsum or adds to dq_acc).
     return launch_dependent(kern, dim3(static_cast<unsigned>(grid)), dim3(Cfg::NT), Cfg::SMEM,
-                            "ds_op_attention_backward: main kernel (sm90)", p, static_cast<int>(n_kb),
-                            static_cast<int>(n_items), order(), tq, tk, tv, tdo, tdk, tdv, tdq, tlse,
-                            tdsum);
+                            "ds_op_attention_backward: main kernel (sm90)", p, static_cast<int>(n_kb), order, tq, tk,
+                            tv, tdo, tdk, tdv, tdq);
 }
 
 template <typename T, int D, bool CAUSAL>

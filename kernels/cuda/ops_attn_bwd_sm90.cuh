@@ -85,10 +85,9 @@ struct BwdSm90Cfg {
     static constexpr int OFF_L = OFF_DQ + 4 * DQ_BYTES;       // lse * log2e [STAGES][BM] f32
     static constexpr int OFF_DSUM = OFF_L + STAGES * BM * 4;  // Dsum [STAGES][BM] f32
     static constexpr int OFF_BAR = OFF_DSUM + STAGES * BM * 4;
-    // full_kv, full[STAGES], empty[STAGES], ds_full[2], ds_empty[2], kv_empty; then the item slot (8 bytes)
-    static constexpr int N_BAR = 1 + 2 * STAGES + 5;
-    static constexpr int OFF_ITEM = OFF_BAR + 8 * N_BAR;
-    static constexpr int SMEM = OFF_ITEM + 8 + 1024;  // + slack to align the base to 1024 bytes
+    // full_kv, full[STAGES], empty[STAGES], ds_full[2], ds_empty[2]
+    static constexpr int N_BAR = 1 + 2 * STAGES + 4;
+    static constexpr int SMEM = OFF_BAR + 8 * N_BAR + 1024;  // + slack to align the base to 1024 bytes
     static_assert(SMEM <= 227 * 1024, "BwdSm90Cfg: shared memory");
 };
 
@@ -148,19 +147,6 @@ DSA9_DEV void tma_reduce_add_4d(const CUtensorMap* map, int c0, int c1, int c2, 
         "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
         : "memory");
 }
-// A box of a 1-D array (attn_sm90_make_map_1d_f32: a [1, n] tensor map), at element c0 -> shared memory dst,
-// completing on mbarrier bar.
-DSA9_DEV void tma_load_1d(uint32_t dst, const CUtensorMap* map, int c0, uint32_t bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, 0}], [%3];\n" ::"r"(dst),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(bar)
-        : "memory");
-}
-DSA9_DEV uint32_t ld_shared_u32(uint32_t a) {
-    uint32_t v;
-    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
-    return v;
-}
 DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
     float2 v;
     asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(a) : "memory");
@@ -180,11 +166,10 @@ DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
 // issued between the dV and dK ones before this step's dS^T is stored.
 template <typename T, int D, bool CAUSAL, bool LAG, int STAGES, int ILV>
 __global__ void __launch_bounds__(384, 1)
-    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int n_items, int order, const __grid_constant__ CUtensorMap tm_q,
+    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, const __grid_constant__ CUtensorMap tm_q,
                          const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
                          const __grid_constant__ CUtensorMap tm_do, const __grid_constant__ CUtensorMap tm_dk,
-                         const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq,
-                         const __grid_constant__ CUtensorMap tm_lse, const __grid_constant__ CUtensorMap tm_dsum) {
+                         const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using Cfg = BwdSm90Cfg<D, STAGES>;
     constexpr int BN = Cfg::BN, BM = Cfg::BM, ST = Cfg::STAGES;
@@ -197,59 +182,49 @@ __global__ void __launch_bounds__(384, 1)
     auto empty = [&](int s) { return full_kv + 8u * (1 + ST + s); };
     auto ds_full = [&](int j) { return full_kv + 8u * (1 + 2 * ST + j); };
     auto ds_empty = [&](int j) { return full_kv + 8u * (3 + 2 * ST + j); };
-    const uint32_t kv_empty = full_kv + 8u * (5 + 2 * ST);
-    const uint32_t item_slot = base + Cfg::OFF_ITEM;
 
     const int tid = static_cast<int>(threadIdx.x);
     const int wg = tid >> 7;
-    const int n_mt = static_cast<int>((p.S + BM - 1) / BM);  // (sequences below 2^30: 32-bit indices)
-    // Work item w (0 <= w < n_items): its key block kb, (batch, kv head) pair bh, first query block
-    // mt_first (the query blocks [mt_first, n_mt) of each head of the group see the key block) and steps.
-    struct Item {
-        int kb, hk, b, n0, mt_first, n_steps;
-    };
-    auto item_of = [&](int w) {
-        int bh, kb;  // (n_items below 2^31)
-        if (order == 0) {
-            bh = w / n_kb;
-            kb = w - bh * n_kb;
-        } else {
-            // chunks of `order` (batch, head) pairs (1: all of them), key blocks major inside a chunk
-            const int n_bh = n_items / n_kb;
-            const int csz = order * n_kb;
-            const int chunk = w / csz;
-            const int r = w - chunk * csz;
-            const int c0 = chunk * order;
-            const int cn = n_bh - c0 < order ? n_bh - c0 : order;
-            kb = r / cn;
-            bh = c0 + (r - kb * cn);
-        }
-        Item it;
-        it.kb = kb;
-        it.hk = bh % p.Hkv;
-        it.b = bh / p.Hkv;
-        it.n0 = kb * BN;
-        it.mt_first = 0;
-        if (CAUSAL) {
-            const int64_t first_row = it.n0 - p.off;  // the first query that sees key n0
-            it.mt_first = first_row <= 0 ? 0 : static_cast<int>(first_row / BM);
-            if (it.mt_first > n_mt) it.mt_first = n_mt;
-        }
-        it.n_steps = (n_mt - it.mt_first) * p.G;  // (below query blocks x Hq < 2^31: the launcher checks)
-        return it;
-    };
+    int64_t bh;
+    int kb;
+    if (order == 0) {
+        bh = static_cast<int64_t>(blockIdx.x) / n_kb;
+        kb = static_cast<int>(static_cast<int64_t>(blockIdx.x) - bh * n_kb);
+    } else {
+        // chunks of `order` (batch, head) pairs (1: all of them), key blocks major inside a chunk
+        const int64_t n_bh = gridDim.x / n_kb;
+        const int64_t csz = static_cast<int64_t>(order) * n_kb;
+        const int64_t chunk = static_cast<int64_t>(blockIdx.x) / csz;
+        const int64_t r = static_cast<int64_t>(blockIdx.x) - chunk * csz;
+        const int64_t c0 = chunk * order;
+        const int64_t cn = n_bh - c0 < order ? n_bh - c0 : order;
+        kb = static_cast<int>(r / cn);
+        bh = c0 + (r - static_cast<int64_t>(kb) * cn);
+    }
+    const int hk = static_cast<int>(bh % p.Hkv);
+    const int64_t b = bh / p.Hkv;
+    const int64_t n0 = static_cast<int64_t>(kb) * BN;
+    // Query blocks that can see the key block: [mt_first, n_mt) for each head of the group.
+    const int64_t n_mt = (p.S + BM - 1) / BM;
+    int64_t mt_first = 0;
+    if (CAUSAL) {
+        const int64_t first_row = n0 - p.off;  // the first query that sees key n0
+        mt_first = first_row <= 0 ? 0 : first_row / BM;
+        if (mt_first > n_mt) mt_first = n_mt;
+    }
+    const int64_t per_head = n_mt - mt_first;
+    const int64_t n_steps = per_head * p.G;
 
     if (tid == 0) {
         mbar_init(full_kv, 1);
         for (int s = 0; s < ST; ++s) {
-            mbar_init(full(s), 1);     // the producer thread (with the copies' bytes)
+            mbar_init(full(s), 32);    // the producer warp's lanes (lane 0 also sets the copies' bytes)
             mbar_init(empty(s), 256);  // every consumer thread
         }
         for (int j = 0; j < 2; ++j) {
             mbar_init(ds_full(j), 256);
             mbar_init(ds_empty(j), 256);
         }
-        mbar_init(kv_empty, 256);
     }
     __syncthreads();
     // Launched with programmatic stream serialization after the Dsum kernel (which also zeroes dq_acc):
@@ -260,79 +235,63 @@ __global__ void __launch_bounds__(384, 1)
     if (wg == 0) {
         // ---- producer ----
         setmaxnreg_dec<D == 64 ? 40 : 24>();
-        if (tid != 0) return;
-        // One thread issues every copy (32-bit indices: sequences below 2^30, B Hq S below 2^31; it runs on
-        // 24 or 40 registers).
+        if (tid >= 32) return;
+        const int lane = tid;
+        if (lane == 0 && n_steps > 0) {  // (with no step the consumers never wait: nothing may be in flight)
+            mbar_arrive_expect_tx(full_kv, 2 * BN * D * 2);
+#pragma unroll
+            for (int c = 0; c < D / 64; ++c) {
+                tma_load_4d(sK + c * BN * 128, &tm_k, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), full_kv);
+                tma_load_4d(sV + c * BN * 128, &tm_v, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), full_kv);
+            }
+        }
+        dsattn::grid_dep_wait();
+        // 32-bit block indices (sequences below 2^30; the producer runs on 24 or 40 registers).
+        const int n_mt32 = static_cast<int>(n_mt), mt_first32 = static_cast<int>(mt_first);
+        const int S32 = static_cast<int>(p.S);
+        // (n_steps <= blocks of 64 query rows x Hq: far below 2^31 for any q that fits in memory)
+        const int n_steps32 = static_cast<int>(n_steps);
+        int mi = mt_first32;  // the next step's query block and head
+        int h_next = hk * p.G;
         int s = 0;         // the step's stage
         uint32_t use = 0;  // and its use of that stage
-        int w = static_cast<int>(blockIdx.x);  // the item: the CTA's own first, then from the work counter
-        const int S32 = static_cast<int>(p.S);
 #pragma unroll 1
-        for (int it = 0;; ++it) {
-            // The item's index (n_items: no more) and its K and V tiles, once the consumers are done with
-            // the previous item's (kv_empty); with no step the consumers read neither.
-            auto load_kv = [&](bool copies) {
-                if (it > 0) mbar_wait(kv_empty, static_cast<uint32_t>((it - 1) & 1));
-                st_shared_u32(item_slot, static_cast<uint32_t>(w));
-                if (copies) {
-                    const Item c = item_of(w);
-                    mbar_arrive_expect_tx(full_kv, 2 * BN * D * 2);
-#pragma unroll
-                    for (int h = 0; h < D / 64; ++h) {
-                        tma_load_4d(sK + h * BN * 128, &tm_k, 64 * h, c.hk, c.n0, c.b, full_kv);
-                        tma_load_4d(sV + h * BN * 128, &tm_v, 64 * h, c.hk, c.n0, c.b, full_kv);
-                    }
-                } else {
-                    mbar_arrive(full_kv);
-                }
-            };
-            if (w >= n_items) {
-                load_kv(false);
-                return;
+        for (int step = 0; step < n_steps32; ++step, (++s == ST ? (s = 0, ++use) : 0)) {
+            const int hs = h_next;
+            const int m0 = mi * BM;
+            if (++mi == n_mt32) {
+                mi = mt_first32;
+                ++h_next;
             }
-            const Item c = item_of(w);
-            // The first item's K and V before anything else (the Dsum kernel may still run: wait for it
-            // after); a later item's once the copies of its first steps are issued.
-            const int pre = it == 0 ? 0 : (c.n_steps < ST ? c.n_steps : ST);
-            int mi = c.mt_first;  // the next step's query block and head
-            int h_next = c.hk * p.G;
-#pragma unroll 1
-            for (int step = 0; step <= c.n_steps; ++step) {
-                if (step == pre) {
-                    load_kv(c.n_steps > 0);
-                    if (it == 0) dsattn::grid_dep_wait();  // Dsum written, dq_acc and the counter zeroed
-                }
-                if (step == c.n_steps) break;
-                const int hs = h_next;
-                const int m0 = mi * BM;
-                if (++mi == n_mt) {
-                    mi = c.mt_first;
-                    ++h_next;
-                }
-                if (use > 0) mbar_wait(empty(s), (use + 1) & 1);  // the consumers are done with use - 1
-                // Q and dO rows m0 .., and lse and Dsum of the same rows: a row past the end of the head
-                // reads the next head's (or zeros past the end of the array; the consumers mask such rows).
-                mbar_arrive_expect_tx(full(s), 2 * BM * D * 2 + 2 * BM * 4);
+            if (use > 0) mbar_wait(empty(s), (use + 1) & 1);  // the consumers are done with use - 1
+            if (lane == 0) {  // the copies first (their bytes; lane 0 arrives with the others below)
+                mbar_expect_tx(full(s), 2 * BM * D * 2);
 #pragma unroll
-                for (int h = 0; h < D / 64; ++h) {
-                    tma_load_4d(sQ + s * Cfg::QB_BYTES + h * BM * 128, &tm_q, 64 * h, hs, m0, c.b, full(s));
-                    tma_load_4d(sdO + s * Cfg::QB_BYTES + h * BM * 128, &tm_do, 64 * h, hs, m0, c.b, full(s));
-                }
-                const int row0 = (c.b * p.Hq + hs) * S32 + m0;
-                tma_load_1d(sL + 4u * (s * BM), &tm_lse, row0, full(s));
-                tma_load_1d(sDsum + 4u * (s * BM), &tm_dsum, row0, full(s));
-                if (++s == ST) {
-                    s = 0;
-                    ++use;
+                for (int c = 0; c < D / 64; ++c) {
+                    tma_load_4d(sQ + s * Cfg::QB_BYTES + c * BM * 128, &tm_q, 64 * c, hs, m0, static_cast<int>(b),
+                                full(s));
+                    tma_load_4d(sdO + s * Cfg::QB_BYTES + c * BM * 128, &tm_do, 64 * c, hs, m0, static_cast<int>(b),
+                                full(s));
                 }
             }
-            // The next item, claimed once this one's last step is on its way (ST steps before the consumers
-            // finish it: claimed earlier, a CTA could hold a long item while others run out of work).
-            w = static_cast<int>(gridDim.x + atomicAdd(p.work, 1u));
+            const int64_t row0 = (b * p.Hq + hs) * p.S + m0;
+#pragma unroll
+            for (int r = lane; r < BM; r += 32) {
+                float l2 = INFINITY, ds = 0.0f;
+                if (m0 + r < S32) {
+                    const float l = p.lse[row0 + r];
+                    l2 = l == -INFINITY ? INFINITY : l * dsattn::kLog2e;
+                    ds = p.dsum[row0 + r];
+                }
+                st_shared_f32(sL + 4u * (s * BM + r), l2);
+                st_shared_f32(sDsum + 4u * (s * BM + r), ds);
+            }
+            mbar_arrive(full(s));  // releases this lane's lse / Dsum stores
         }
+        return;
     }
 
-    // ---- consumers: warpgroup cw owns keys n0 + 64 cw .. + 63 of each item ----
+    // ---- consumers: warpgroup cw owns keys n0 + 64 cw .. + 63 ----
     setmaxnreg_inc<D == 64 ? 232 : 240>();
     dsattn::grid_dep_wait();  // (the Dsum kernel's writes: dq_acc zeroed)
     const int cw = wg - 1;
@@ -343,19 +302,21 @@ __global__ void __launch_bounds__(384, 1)
     const float scale_log2 = p.scale_log2;
     const uint32_t k_base = sK + static_cast<uint32_t>(cw * 64 * 128);
     const uint32_t v_base = sV + static_cast<uint32_t>(cw * 64 * 128);
-    // The item's (set at its start; the lambdas below read them)
-    int hk = 0, b = 0, n0 = 0;
+    const int64_t key_a = n0 + 64 * cw + 16 * warp + g;  // this thread's keys: key_a, key_a + 8
     // dQ: D = 128: columns 64 cw .. over all 128 keys; D = 64: all columns over the warpgroup's keys.
     constexpr int DQ_K = D == 128 ? BN / 16 : 4;
     const int dq_key0 = D == 128 ? 0 : 64 * cw;
     const int dq_col0 = D == 128 ? 64 * cw : 0;
 
     float dk[NA], dv[NA];
+#pragma unroll
+    for (int i = 0; i < NA; ++i) dk[i] = dv[i] = 0.0f;
     float st[32], dp[32], dq[32];
 #pragma unroll
     for (int i = 0; i < 32; ++i) st[i] = dp[i] = dq[i] = 0.0f;
     uint32_t pa[BM / 16][4], sa[BM / 16][4];
 
+    if (n_steps > 0) mbar_wait(full_kv, 0);
     // dQ rows m0 + 16 warp + g (+ 8), columns dq_col0 + 8 i + 2 tq (+ 1) of head h added to dq_acc: into
     // one of the warpgroup's two shared tiles (by parity of its use), row r at r * 128 bytes, columns
     // 32 x + c at x * 8 KB + chunk ((c / 4) ^ (r % 8)) * 16 + (c % 4) * 4 (the 128-byte swizzle of tm_dq; the
@@ -370,12 +331,10 @@ __global__ void __launch_bounds__(384, 1)
     // two barriers (the first thread waits for the previous reductions to read it, a barrier, the stores,
     // a barrier): 286 vs 257 TFLOP/s fwd+bwd on B8 H16 S2048 D64 causal; D = 128 with two tiles 386 vs 375.
     constexpr bool TWO_TILES = D == 128;
-    bool staged = false;
-    auto add_dq = [&](int m0, int h) {
+    auto add_dq = [&](int64_t m0, int h) {
         const uint32_t k = dq_use++;
         const uint32_t tile = dq_tiles + static_cast<uint32_t>((TWO_TILES ? k & 1 : 0) * Cfg::DQ_BYTES);
-        if (!TWO_TILES || staged) {  // (staged: the previous item's dK / dV stores may still read the tiles)
-            staged = false;
+        if (!TWO_TILES) {
             if (ctid == 0) bulk_wait<0, true>();
             named_barrier(2 + cw, 128);
         }
@@ -393,7 +352,7 @@ __global__ void __launch_bounds__(384, 1)
         if (ctid == 0 && m0 < p.S) {
 #pragma unroll
             for (int x = 0; x < 2; ++x)
-                tma_reduce_add_4d(&tm_dq, dq_col0 + 32 * x, h, m0, b,
+                tma_reduce_add_4d(&tm_dq, dq_col0 + 32 * x, h, static_cast<int>(m0), static_cast<int>(b),
                                   tile + static_cast<uint32_t>(x * 64 * 128));
             bulk_commit();
         }
@@ -439,38 +398,23 @@ __global__ void __launch_bounds__(384, 1)
         wgmma_commit();
     };
 
+    int64_t mi = mt_first;  // the next step's query block and head
+    int h_next = hk * p.G;
+    int64_t prev_m0 = 0;  // the previous step's (LAG)
+    int prev_h = 0;
     int s = 0;         // the step's stage
     uint32_t use = 0;  // and its use of that stage
-    uint32_t g0 = 0;   // steps of the CTA's earlier items
 #pragma unroll 1
-    for (int it = 0;; ++it) {
-    mbar_wait(full_kv, static_cast<uint32_t>(it & 1));  // the item's index, K and V
-    const int w = static_cast<int>(ld_shared_u32(item_slot));
-    if (w >= n_items) break;
-    const Item item = item_of(w);
-    hk = item.hk;
-    b = item.b;
-    n0 = item.n0;
-    const int n_steps = item.n_steps;
-    const int key_a = n0 + 64 * cw + 16 * warp + g;  // this thread's keys: key_a, key_a + 8
-#pragma unroll
-    for (int i = 0; i < NA; ++i) dk[i] = dv[i] = 0.0f;
-    int mi = item.mt_first;  // the next step's query block and head
-    int h_next = hk * p.G;
-    int prev_m0 = 0;  // the previous step's (LAG)
-    int prev_h = 0;
-#pragma unroll 1
-    for (int step = 0; step < n_steps; ++step, (++s == ST ? (s = 0, ++use) : 0)) {
-        const uint32_t gs = g0 + static_cast<uint32_t>(step);  // the step over the CTA's items: dS^T buffer gs % 2 and its phases
+    for (int64_t step = 0; step < n_steps; ++step, (++s == ST ? (s = 0, ++use) : 0)) {
         const int h = h_next;
-        const int m0 = mi * BM;
+        const int64_t m0 = mi * BM;
         if (++mi == n_mt) {
-            mi = item.mt_first;
+            mi = mt_first;
             ++h_next;
         }
         const uint32_t q_base = sQ + static_cast<uint32_t>(s * Cfg::QB_BYTES);
         const uint32_t do_base = sdO + static_cast<uint32_t>(s * Cfg::QB_BYTES);
-        const uint32_t ds_buf = sdS + static_cast<uint32_t>((gs & 1) * Cfg::DS_BYTES);
+        const uint32_t ds_buf = sdS + static_cast<uint32_t>((step & 1) * Cfg::DS_BYTES);
         mbar_wait(full(s), use & 1);
 
         // S^T = K Q^T, dP^T = V dO^T (64 keys x 64 queries each; k-steps of 16 over D), two groups.
@@ -512,14 +456,12 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
             const float2 a = ld_shared_f32x2(sL + 4u * (s * BM + 8 * i + 2 * tq));
-            l2[2 * i] = a.x * dsattn::kLog2e;  // (-inf for a row that sees no key: masked below)
-            l2[2 * i + 1] = a.y * dsattn::kLog2e;
+            l2[2 * i] = a.x;
+            l2[2 * i + 1] = a.y;
         }
-        // Masking: keys past the end (their K rows are zero-filled, but P must not be huge there), the
-        // causal boundary (which also covers the rows that see no key: lse -inf, P +inf before the mask)
-        // and rows past the end (Q and dO zero-filled, lse and Dsum the next head's).
-        const bool need_mask =
-            n0 + 64 * cw + 64 > p.Skv || (CAUSAL && n0 + 64 * cw + 63 > m0 + p.off) || m0 + BM > p.S;
+        // Masking: keys past the end (their K rows are zero-filled, but P must not be huge there) and the
+        // causal boundary. Rows past the end have lse +inf (P = 0).
+        const bool need_mask = n0 + 64 * cw + 64 > p.Skv || (CAUSAL && n0 + 64 * cw + 63 > m0 + p.off);
         if (ILV & 1)
             wgmma_wait<0>();
         else
@@ -536,7 +478,7 @@ __global__ void __launch_bounds__(384, 1)
                     if (need_mask) {
                         const int64_t j = key_a + 8 * r;
                         const int64_t qi = m0 + 8 * i + 2 * tq + e;
-                        if (j >= p.Skv || (CAUSAL && j > qi + p.off) || qi >= p.S) pv = 0.0f;
+                        if (j >= p.Skv || (CAUSAL && j > qi + p.off)) pv = 0.0f;
                     }
                     st[4 * i + 2 * r + e] = pv;
                 }
@@ -574,9 +516,9 @@ __global__ void __launch_bounds__(384, 1)
         if (MIX) {
             // dV, dK of this step with dQ of the previous one (in step 0 a discarded product), once both
             // warpgroups' dS^T of it is in shared memory: three accumulation chains in flight.
-            const uint32_t u = gs - 1;
+            const int64_t u = step - 1;
             if (step >= 1) mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
-            issue_mixed(sdS + static_cast<uint32_t>((u & 1) * Cfg::DS_BYTES), q_base, do_base);
+            issue_mixed(sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 1) * Cfg::DS_BYTES), q_base, do_base);
         } else if (!MIX64) {
             fence_regs(pa);
             fence_regs(sa);
@@ -591,8 +533,8 @@ __global__ void __launch_bounds__(384, 1)
         }
 
         // dS^T to shared memory: row 64 cw + 16 warp + g (+ 8), chunk i (queries 8 i ..) at i ^ g.
-        if (LAG && gs >= 2)  // both warpgroups' dQ of step gs - 2 (the buffer's last use) is done
-            mbar_wait(ds_empty(static_cast<int>(gs & 1)), static_cast<uint32_t>(((gs >> 1) + 1) & 1));
+        if (LAG && step >= 2)  // both warpgroups' dQ of step - 2 (the buffer's last use) is done
+            mbar_wait(ds_empty(static_cast<int>(step & 1)), static_cast<uint32_t>(((step >> 1) + 1) & 1));
         {
             const uint32_t row = ds_buf + static_cast<uint32_t>((64 * cw + 16 * warp + g) * 128 + 4 * tq);
 #pragma unroll
@@ -605,14 +547,14 @@ __global__ void __launch_bounds__(384, 1)
         }
         fence_proxy_async();
         if (LAG) {
-            mbar_arrive(ds_full(static_cast<int>(gs & 1)));
+            mbar_arrive(ds_full(static_cast<int>(step & 1)));
             if (!MIX) {
                 // dQ of the previous step, once both warpgroups' dS^T of it is in shared memory; in step 0
                 // from the other buffer (the product is discarded: issued unconditionally, since ptxas
                 // serializes the wgmma of a conditional issue here for want of registers).
-                const uint32_t u = gs - 1;
+                const int64_t u = step - 1;
                 if (step >= 1) mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
-                issue_dq(sdS + static_cast<uint32_t>((u & 1) * Cfg::DS_BYTES));
+                issue_dq(sdS + static_cast<uint32_t>((step >= 1 ? (u & 1) : 1) * Cfg::DS_BYTES));
             }
             wgmma_wait<0>();
             fence_regs(dq);
@@ -622,7 +564,7 @@ __global__ void __launch_bounds__(384, 1)
             fence_regs(sa);
             mbar_arrive(empty(s));
             if (step >= 1) {
-                mbar_arrive(ds_empty(static_cast<int>((gs - 1) & 1)));
+                mbar_arrive(ds_empty(static_cast<int>((step - 1) & 1)));
                 add_dq(prev_m0, prev_h);
             }
             prev_m0 = m0;
@@ -650,56 +592,45 @@ __global__ void __launch_bounds__(384, 1)
         }
     }
     if (LAG && n_steps > 0) {  // dQ of the last step
-        const uint32_t u = g0 + static_cast<uint32_t>(n_steps) - 1;
+        const int64_t u = n_steps - 1;
         mbar_wait(ds_full(static_cast<int>(u & 1)), static_cast<uint32_t>((u >> 1) & 1));
         issue_dq(sdS + static_cast<uint32_t>((u & 1) * Cfg::DS_BYTES));
         wgmma_wait<0>();
         fence_regs(dq);
-        mbar_arrive(ds_empty(static_cast<int>(u & 1)));
         add_dq(prev_m0, prev_h);
     }
-    // Done with K and V (every product that reads them was waited for): the producer may load the next
-    // item's while this one's dK and dV are written.
-    mbar_arrive(kv_empty);
 
-    // ---- epilogue: dK * scale and dV (rows key_a, key_a + 8 of the warpgroup's 64 keys) into the
-    // warpgroup's dQ tiles (dK in the first D * 128 bytes, dV after), in the layout of the loads (16-byte
-    // chunk c of row r at c ^ (r % 8): conflict-free), once its last reductions have read them; then its
-    // first thread stores both with bulk tensor copies (rows past the end are not written). The next item's
-    // first dQ waits until they have read the tiles (staged).
-    if (ctid == 0) bulk_wait<0, true>();
-    named_barrier(2 + cw, 128);
+    // ---- epilogue: dK * scale and dV (rows key_a, key_a + 8) into the K and V tiles, which both warpgroups
+    // are done reading (their last products were waited for above), in the layout of the loads (16-byte
+    // chunk c of row r at c ^ (r % 8): conflict-free); then one thread stores both tiles with bulk tensor
+    // copies (rows past the end are not written) and waits until they have read shared memory.
+    if (ctid == 0) bulk_wait<0, true>();  // the last reductions have read their tile
+    named_barrier(1, 256);
     {
-        const uint32_t row = dq_tiles + static_cast<uint32_t>((16 * warp + g) * 128 + 4 * tq);
+        const uint32_t row = static_cast<uint32_t>((64 * cw + 16 * warp + g) * 128 + 4 * tq);
 #pragma unroll
         for (int r = 0; r < 2; ++r)
 #pragma unroll
             for (int i = 0; i < D / 8; ++i) {
-                const uint32_t at = row + static_cast<uint32_t>(r * 8 * 128 + (i >> 3) * 64 * 128 + (((i & 7) ^ g) << 4));
-                st_shared_u32(at, dsattn::pack2<T>(dk[4 * i + 2 * r] * p.scale, dk[4 * i + 2 * r + 1] * p.scale));
-                st_shared_u32(at + D * 128, dsattn::pack2<T>(dv[4 * i + 2 * r], dv[4 * i + 2 * r + 1]));
+                const uint32_t at = row + static_cast<uint32_t>(r * 8 * 128 + (i >> 3) * BN * 128 + (((i & 7) ^ g) << 4));
+                st_shared_u32(sK + at, dsattn::pack2<T>(dk[4 * i + 2 * r] * p.scale, dk[4 * i + 2 * r + 1] * p.scale));
+                st_shared_u32(sV + at, dsattn::pack2<T>(dv[4 * i + 2 * r], dv[4 * i + 2 * r + 1]));
             }
     }
     fence_proxy_async();
-    named_barrier(2 + cw, 128);
-    if (ctid == 0 && n0 + 64 * cw < p.Skv) {
+    named_barrier(1, 256);
+    if (tid == 128) {
 #pragma unroll
-        for (int h = 0; h < D / 64; ++h) {
-            const uint32_t src = dq_tiles + static_cast<uint32_t>(h * 64 * 128);
-            tma_store_4d(&tm_dk, 64 * h, hk, n0 + 64 * cw, b, src);
-            tma_store_4d(&tm_dv, 64 * h, hk, n0 + 64 * cw, b, src + D * 128);
+        for (int c = 0; c < D / 64; ++c) {
+            tma_store_4d(&tm_dk, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), sK + c * BN * 128);
+            tma_store_4d(&tm_dv, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), sV + c * BN * 128);
         }
         bulk_commit();
+        bulk_wait<0, true>();
     }
-    staged = true;
-    g0 += static_cast<uint32_t>(n_steps);
-    }  // items
-    if (ctid == 0) bulk_wait<0, true>();  // the last stores have read shared memory
 #else
     (void)p;  // not sm_90a: never launched (the launcher runs only on compute capability 9.0)
     (void)n_kb;
-    (void)n_items;
-    (void)order;
     (void)tm_q;
     (void)tm_k;
     (void)tm_v;
@@ -707,8 +638,6 @@ __global__ void __launch_bounds__(384, 1)
     (void)tm_dk;
     (void)tm_dv;
     (void)tm_dq;
-    (void)tm_lse;
-    (void)tm_dsum;
 #endif
 }
 

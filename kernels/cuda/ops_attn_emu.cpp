@@ -154,7 +154,7 @@ static void run_kernels(const Case& c, const uint16_t* q, const uint16_t* k, con
         uint3e grid{(unsigned)((rows * (D / 8) + 255) / 256), 1, 1};
         emu::launch(grid, 256, 0, [&] {
             attn_bwd_dsum_kernel<T, D>(reinterpret_cast<const T*>(O.p), reinterpret_cast<const T*>(DO.p), ws.p + nq, ws.p,
-                                       nullptr, rows, c.S, c.Hq);
+                                       rows, c.S, c.Hq);
         });
     }
     if (c.Skv > 0) {

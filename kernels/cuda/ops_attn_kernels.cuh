@@ -212,7 +212,6 @@ struct BwdParams {
     const float* lse;
     const float* dsum;  // [B, Hq, S]
     float* dq_acc;      // [B, S, Hq, D] f32, zeroed
-    unsigned* work;     // the sm90 kernel's work-item counter, zeroed (by the Dsum kernel)
     void* dk;
     void* dv;
     int64_t S, Skv, off;
@@ -520,16 +519,15 @@ __global__ void __launch_bounds__(32 * NW, MT_ == 2 ? 2 : 1) attn_fwd_kernel(con
 // ---- backward ----------------------------------------------------------------------------------------
 
 // Dsum[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d], and the row's dq_acc [b, i, h, :] zeroed (the
-// main kernel adds dS K there), and *work (when not null) zeroed: D / 8 threads per (b, i, h) row, each 16 bytes of O and of dO (one load
+// main kernel adds dS K there): D / 8 threads per (b, i, h) row, each 16 bytes of O and of dO (one load
 // each) and 32 bytes of zeros. The sum over a row's threads is a shuffle among them (D / 8 divides 32, so
 // a row never straddles two warps). MEASURE-ME
 // It lets the next kernel start at once (grid_dep_launch): the sm90 main kernel, launched with
 // programmatic stream serialization, sets itself up and waits (grid_dep_wait) before it reads Dsum.
 template <typename T, int D>
 __global__ void attn_bwd_dsum_kernel(const T* __restrict__ o, const T* __restrict__ dout, float* __restrict__ dsum,
-                                     float* __restrict__ dq_acc, unsigned* work, int64_t rows, int64_t S, int Hq) {
+                                     float* __restrict__ dq_acc, int64_t rows, int64_t S, int Hq) {
     grid_dep_launch();
-    if (work && blockIdx.x == 0 && threadIdx.x == 0) *work = 0u;
     constexpr int TPR = D / 8;  // threads per row
     const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     const int64_t row = e / TPR;

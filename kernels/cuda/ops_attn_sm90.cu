@@ -39,12 +39,9 @@ int stages128() {
     return n;
 }
 
-}  // namespace
-
-// CTAs of the persistent grids (this forward and the sm90 backward): one per multiprocessor (cached per
-// device), or DSABI_ATTN_SM90_GRID=N (read once; a test knob: a small grid makes every CTA run many work
-// items).
-int attn_sm90_grid_size(int64_t n_items) {
+// CTAs of the persistent grid: one per multiprocessor (cached per device), or DSABI_ATTN_SM90_GRID=N
+// (read once; a test knob: a small grid makes every CTA run many work items).
+int grid_size(int64_t n_items) {
     static const int forced = [] {
         const char* e = std::getenv("DSABI_ATTN_SM90_GRID");
         return e ? std::atoi(e) : 0;
@@ -69,8 +66,6 @@ int attn_sm90_grid_size(int64_t n_items) {
     }
     return static_cast<int>(n_items < n ? n_items : n);
 }
-
-namespace {
 
 // Loads: bulk tensor copies (TMA, the default) or cp.async with DSABI_ATTN_SM90_LOAD=cpasync (read once;
 // also the fallback when the driver gives no tensor-map encoder).
@@ -141,7 +136,7 @@ int launch_sm90(const dsattn::FwdParams& p, int64_t B, unsigned long long* count
                    "ds_op_attention: cudaFuncSetAttribute (sm90)");
     if (rc != DS_BACKEND_OK) return rc;
     const int64_t n_items = (p.S + Cfg::BM - 1) / Cfg::BM * p.Hq * B;
-    const int grid = attn_sm90_grid_size(n_items);
+    const int grid = grid_size(n_items);
     kern<<<grid, Cfg::NT, Cfg::SMEM, 0>>>(p, counter, n_items, tq, tk, tv, to);
     return check_launch("ds_op_attention: forward kernel (sm90)");
 }
@@ -160,19 +155,6 @@ int dispatch(const dsattn::FwdParams& p, int64_t B, int D, bool causal, unsigned
 // make_map for the backward (ops_attn_bwd_sm90.cu).
 bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int64_t H, int64_t S, int64_t B, int rows) {
     return make_map(m, base, bf16, D, H, S, B, rows);
-}
-
-bool attn_sm90_make_map_1d_f32(CUtensorMap* m, const float* base, int64_t n, int box) {
-    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
-    if (!enc || n <= 0) return false;
-    // (as a [1, n] matrix: the driver refused rank 1 on an H100)
-    const cuuint64_t dim[2] = {static_cast<cuuint64_t>(n), 1};
-    const cuuint64_t stride[1] = {(static_cast<cuuint64_t>(n) * 4 + 15) / 16 * 16};
-    const cuuint32_t boxd[2] = {static_cast<cuuint32_t>(box), 1};
-    const cuuint32_t estride[2] = {1, 1};
-    return enc(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(base), dim, stride, boxd, estride,
-               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 bool attn_sm90_make_map_f32(CUtensorMap* m, float* base, int D, int64_t H, int64_t S, int64_t B, int rows) {

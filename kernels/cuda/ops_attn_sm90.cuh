@@ -58,11 +58,6 @@ int attn_fwd_sm90(const dsattn::FwdParams& p, int64_t B, int D, bool bf16, bool 
 // Host code of ops_attn_sm90.cu, shared with the backward (ops_attn_bwd_sm90.cu).
 bool attn_sm90_make_map(CUtensorMap* m, const void* base, bool bf16, int D, int64_t H, int64_t S, int64_t B, int rows);
 // Likewise for a [B, S, H, D] f32 tensor, boxes of 32 columns (128 bytes) x `rows` rows.
-// A 1-D f32 array of n elements (n < 2^31; base 16-byte aligned): boxes of `box` elements (at most 256),
-// no swizzle, zeros past the end.
-bool attn_sm90_make_map_1d_f32(CUtensorMap* m, const float* base, int64_t n, int box);
-// CTAs of a persistent sm90 attention grid of n_items work items (ops_attn_sm90.cu).
-int attn_sm90_grid_size(int64_t n_items);
 bool attn_sm90_make_map_f32(CUtensorMap* m, float* base, int D, int64_t H, int64_t S, int64_t B, int rows);
 }  // namespace dscuda
 
