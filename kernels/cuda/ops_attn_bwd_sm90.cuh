@@ -147,11 +147,6 @@ DSA9_DEV void tma_reduce_add_4d(const CUtensorMap* map, int c0, int c1, int c2, 
         "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
         : "memory");
 }
-DSA9_DEV uint4 ld_shared_v4(uint32_t a) {
-    uint4 v;
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a) : "memory");
-    return v;
-}
 DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
     float2 v;
     asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(a) : "memory");
@@ -171,7 +166,7 @@ DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
 // issued between the dV and dK ones before this step's dS^T is stored.
 template <typename T, int D, bool CAUSAL, bool LAG, int STAGES, int ILV>
 __global__ void __launch_bounds__(384, 1)
-    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, int st_store, const __grid_constant__ CUtensorMap tm_q,
+    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, const __grid_constant__ CUtensorMap tm_q,
                          const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
                          const __grid_constant__ CUtensorMap tm_do, const __grid_constant__ CUtensorMap tm_dk,
                          const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq) {
@@ -624,24 +619,7 @@ __global__ void __launch_bounds__(384, 1)
     }
     fence_proxy_async();
     named_barrier(1, 256);
-    if (st_store) {
-        // The 256 consumer threads copy the tiles out, 16 bytes each per row chunk (a row's D / 8 chunks
-        // by consecutive threads): plain stores, which the threads need not wait for.
-        constexpr int CH = D / 8;
-        const int ct = tid - 128;
-        const size_t row_stride = static_cast<size_t>(p.Hkv) * D;
-        T* dkg = static_cast<T*>(p.dk) + (static_cast<size_t>(b) * p.Skv * p.Hkv + hk) * D;
-        T* dvg = static_cast<T*>(p.dv) + (static_cast<size_t>(b) * p.Skv * p.Hkv + hk) * D;
-#pragma unroll 4
-        for (int e = ct; e < BN * CH; e += 256) {
-            const int r = e / CH, c = e % CH;
-            if (n0 + r >= p.Skv) break;  // (rows past the end: the rest of this thread's are too)
-            const uint32_t at = static_cast<uint32_t>((c >> 3) * BN * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
-            const size_t g = static_cast<size_t>(n0 + r) * row_stride + c * 8;
-            *reinterpret_cast<uint4*>(dkg + g) = ld_shared_v4(sK + at);
-            *reinterpret_cast<uint4*>(dvg + g) = ld_shared_v4(sV + at);
-        }
-    } else if (tid == 128) {
+    if (tid == 128) {
 #pragma unroll
         for (int c = 0; c < D / 64; ++c) {
             tma_store_4d(&tm_dk, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), sK + c * BN * 128);
