@@ -97,7 +97,7 @@ int dispatch_ilv(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     switch (v) {
         case 0: return launch_bwd_sm90<T, D, CAUSAL, 0>(p, B, launched);
         case 1: return launch_bwd_sm90<T, D, CAUSAL, 1>(p, B, launched);
-        case 2: return launch_bwd_sm90<T, D, CAUSAL, 7>(p, B, launched);  // (measurement: bit 2)
+        case 2: return launch_bwd_sm90<T, D, CAUSAL, 2>(p, B, launched);
         default: return launch_bwd_sm90<T, D, CAUSAL, 3>(p, B, launched);
     }
 }

@@ -331,8 +331,7 @@ __global__ void __launch_bounds__(384, 1)
     // two barriers (the first thread waits for the previous reductions to read it, a barrier, the stores,
     // a barrier): 286 vs 257 TFLOP/s fwd+bwd on B8 H16 S2048 D64 causal; D = 128 with two tiles 386 vs 375.
     constexpr bool TWO_TILES = D == 128;
-    // arrive: an mbarrier to arrive on right after the fence (FUSE: ds_full of this step), or 0.
-    auto add_dq = [&](int64_t m0, int h, uint32_t arrive) {
+    auto add_dq = [&](int64_t m0, int h) {
         const uint32_t k = dq_use++;
         const uint32_t tile = dq_tiles + static_cast<uint32_t>((TWO_TILES ? k & 1 : 0) * Cfg::DQ_BYTES);
         if (!TWO_TILES) {
@@ -348,7 +347,6 @@ __global__ void __launch_bounds__(384, 1)
                                 dq[4 * i + 2 * r], dq[4 * i + 2 * r + 1]);
         }
         fence_proxy_async();
-        if (arrive) mbar_arrive(arrive);
         if (TWO_TILES && ctid == 0) bulk_wait<0, true>();
         named_barrier(2 + cw, 128);
         if (ctid == 0 && m0 < p.S) {
@@ -547,12 +545,9 @@ __global__ void __launch_bounds__(384, 1)
                     st_shared_u32(row + static_cast<uint32_t>(r * 8 * 128 + ((i ^ g) << 4)), sa[kk][x]);
                 }
         }
-        // FUSE (ILV bit 2, LAG): one fence for this step's dS^T and the previous step's dQ tile, after the
-        // products are waited for: ds_full arrives then (in step 0 straight away).
-        constexpr bool FUSE = LAG && (ILV & 4) != 0;
-        if (!FUSE) fence_proxy_async();
+        fence_proxy_async();
         if (LAG) {
-            if (!FUSE) mbar_arrive(ds_full(static_cast<int>(step & 1)));
+            mbar_arrive(ds_full(static_cast<int>(step & 1)));
             if (!MIX) {
                 // dQ of the previous step, once both warpgroups' dS^T of it is in shared memory; in step 0
                 // from the other buffer (the product is discarded: issued unconditionally, since ptxas
@@ -570,10 +565,7 @@ __global__ void __launch_bounds__(384, 1)
             mbar_arrive(empty(s));
             if (step >= 1) {
                 mbar_arrive(ds_empty(static_cast<int>((step - 1) & 1)));
-                add_dq(prev_m0, prev_h, FUSE ? ds_full(static_cast<int>(step & 1)) : 0u);
-            } else if (FUSE) {
-                fence_proxy_async();
-                mbar_arrive(ds_full(static_cast<int>(step & 1)));
+                add_dq(prev_m0, prev_h);
             }
             prev_m0 = m0;
             prev_h = h;
@@ -596,7 +588,7 @@ __global__ void __launch_bounds__(384, 1)
             fence_regs(pa);
             fence_regs(sa);
             mbar_arrive(empty(s));
-            add_dq(m0, h, 0);
+            add_dq(m0, h);
         }
     }
     if (LAG && n_steps > 0) {  // dQ of the last step
@@ -605,7 +597,7 @@ __global__ void __launch_bounds__(384, 1)
         issue_dq(sdS + static_cast<uint32_t>((u & 1) * Cfg::DS_BYTES));
         wgmma_wait<0>();
         fence_regs(dq);
-        add_dq(prev_m0, prev_h, 0);
+        add_dq(prev_m0, prev_h);
     }
 
     // ---- epilogue: dK * scale and dV (rows key_a, key_a + 8) into the K and V tiles, which both warpgroups
