@@ -11,7 +11,7 @@
 #      (torch.nn.functional.scaled_dot_product_attention) on the same cases, alternating, ROUNDS rounds
 #      (best of), with the default implementation: B8 H16 S2048 D128 causal / non-causal, D64, f16,
 #      S8192, GQA 32/8, B16 S512;
-#   3. writes bench/results/2026-11-21-attn-gpu-<h100|h200>.json (and a copy in OUT_DIR);
+#   3. writes bench/results/<today>-attn-gpu-<h100|h200>.json (and a copy in OUT_DIR);
 #   4. dsabi alone with the other forward implementation on the same cases (OUT_DIR/attn-impl-<impl>.json),
 #      with the other backward main kernel (OUT_DIR/attn-bwd-<impl>.json),
 #      and the FA2 variant DSABI_ATTN_FWD_MT=1 (8 warps x 16 rows) on three cases (OUT_DIR/attn-variant-mt1.json).
@@ -69,7 +69,7 @@ cc -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -I"$root/include" "$here
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 case "$gpu" in *H200*) tag=h200 ;; *) tag=h100 ;; esac
-result="$root/bench/results/2026-11-21-attn-gpu-$tag.json"
+result="$root/bench/results/$(date +%F)-attn-gpu-$tag.json"
 mkdir -p "$root/bench/results"
 echo "== bench on $gpu ($rounds rounds, forward implementation: $default_impl, backward: $default_bwd)"
 "$py" "$here/attn_torch.py" run --device cuda --bench "$bench" --out "$result" --rounds "$rounds" \

@@ -6,10 +6,14 @@
 // first), dq_acc [B, S, Hq, D] f32 zeroed (dS K accumulates there; the dq kernel writes scale times it), dk, dv
 // written here (dk scaled by the softmax scale; grouped-query heads summed over the group).
 //
-// One CTA of 3 warpgroups per (key block of BN = 128 keys, kv head, batch), (batch, head) major, key
-// blocks minor (causal: key block 0, the heaviest, first; the CTAs that run together share their head's Q
-// and dO in L2: key blocks major, longest first, ran at 0.67x for want of L2). It walks every query head
-// of the group and every block of BM = 64 query rows that can see the key block (causal skipping):
+// One CTA of 3 warpgroups per (key block of BN = 128 keys, kv head, batch), in the order of the launcher's
+// `order` (ops_attn_bwd_sm90.cu: without a mask (batch, head) major and key blocks minor, so that the CTAs
+// that run together share their head's Q and dO in L2; under a causal mask chunks of 8 (batch, head)
+// pairs, key blocks major inside a chunk: the longest CTAs first, a shorter tail; key blocks major over
+// all pairs ran at 0.67x for want of L2). Launched with programmatic stream serialization after the Dsum
+// kernel: K and V are loaded before griddepcontrol.wait, Dsum and dq_acc touched after. It walks every
+// query head of the group and every block of BM = 64 query rows that can see the key block (causal
+// skipping):
 //   warpgroup 0, the producer (setmaxnreg down to 24 registers, 40 for D = 64; warp 0 alone works): lane 0
 //   copies the CTA's K and V tiles once (bulk tensor copies, 128-byte swizzle, rows past the end zero-filled; mbarrier
 //   full_kv) and, per step, the Q and dO blocks of the step into one of STAGES (2) stages (full[s]:
