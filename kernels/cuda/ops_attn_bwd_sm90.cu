@@ -53,16 +53,6 @@ int order_env() {
     return v;
 }
 
-// DSABI_ATTN_BWD_SM90_PREFETCH=0: no L2 prefetch of the K and V of the CTA a wave ahead (a measurement;
-// read once).
-int prefetch_env() {
-    static const int v = [] {
-        const char* e = std::getenv("DSABI_ATTN_BWD_SM90_PREFETCH");
-        return e && std::string(e) == "0" ? 0 : 1;
-    }();
-    return v;
-}
-
 // D = 128 runs with LAG (dQ of a step computed in the next one, so that the warpgroups meet only through
 // the mbarriers of the dS^T buffers), D = 64 without (its dQ covers the warpgroup's own keys: no meeting).
 template <typename T, int D, bool CAUSAL, int ILV>
@@ -97,7 +87,7 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     // Programmatic: the CTAs set up and load K / V while the Dsum kernel finishes (the kernel waits for
     // it before it reads Dsum or adds to dq_acc).
     return launch_dependent(kern, dim3(static_cast<unsigned>(grid)), dim3(Cfg::NT), Cfg::SMEM,
-                            "ds_op_attention_backward: main kernel (sm90)", p, static_cast<int>(n_kb), order, prefetch_env(), tq, tk,
+                            "ds_op_attention_backward: main kernel (sm90)", p, static_cast<int>(n_kb), order, tq, tk,
                             tv, tdo, tdk, tdv, tdq);
 }
 

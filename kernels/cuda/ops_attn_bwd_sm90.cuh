@@ -151,13 +151,6 @@ DSA9_DEV void tma_reduce_add_4d(const CUtensorMap* map, int c0, int c1, int c2, 
         "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
         : "memory");
 }
-// The tensor map's box at (c0 innermost .. c3) into L2 (no shared memory, no completion to wait for).
-DSA9_DEV void tma_prefetch_4d(const CUtensorMap* map, int c0, int c1, int c2, int c3) {
-    asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, %2, %3, %4}];\n" ::"l"(
-                     reinterpret_cast<uint64_t>(map)),
-                 "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-                 : "memory");
-}
 DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
     float2 v;
     asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(a) : "memory");
@@ -177,7 +170,7 @@ DSA9_DEV float2 ld_shared_f32x2(uint32_t a) {
 // issued between the dV and dK ones before this step's dS^T is stored.
 template <typename T, int D, bool CAUSAL, bool LAG, int STAGES, int ILV>
 __global__ void __launch_bounds__(384, 1)
-    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, int prefetch, const __grid_constant__ CUtensorMap tm_q,
+    attn_bwd_sm90_kernel(const BwdParams p, int n_kb, int order, const __grid_constant__ CUtensorMap tm_q,
                          const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
                          const __grid_constant__ CUtensorMap tm_do, const __grid_constant__ CUtensorMap tm_dk,
                          const __grid_constant__ CUtensorMap tm_dv, const __grid_constant__ CUtensorMap tm_dq) {
@@ -196,25 +189,22 @@ __global__ void __launch_bounds__(384, 1)
 
     const int tid = static_cast<int>(threadIdx.x);
     const int wg = tid >> 7;
-    // CTA x -> its key block kb and (batch, kv head) pair bh (32-bit: the grid is below 2^31).
-    auto cta_item = [&](int x, int& kb, int& bh) {
-        if (order == 0) {
-            bh = x / n_kb;
-            kb = x - bh * n_kb;
-        } else {
-            // chunks of `order` (batch, head) pairs (1: all of them), key blocks major inside a chunk
-            const int n_bh = static_cast<int>(gridDim.x) / n_kb;
-            const int csz = order * n_kb;
-            const int chunk = x / csz;
-            const int r = x - chunk * csz;
-            const int c0 = chunk * order;
-            const int cn = n_bh - c0 < order ? n_bh - c0 : order;
-            kb = r / cn;
-            bh = c0 + (r - kb * cn);
-        }
-    };
-    int bh, kb;
-    cta_item(static_cast<int>(blockIdx.x), kb, bh);
+    int64_t bh;
+    int kb;
+    if (order == 0) {
+        bh = static_cast<int64_t>(blockIdx.x) / n_kb;
+        kb = static_cast<int>(static_cast<int64_t>(blockIdx.x) - bh * n_kb);
+    } else {
+        // chunks of `order` (batch, head) pairs (1: all of them), key blocks major inside a chunk
+        const int64_t n_bh = gridDim.x / n_kb;
+        const int64_t csz = static_cast<int64_t>(order) * n_kb;
+        const int64_t chunk = static_cast<int64_t>(blockIdx.x) / csz;
+        const int64_t r = static_cast<int64_t>(blockIdx.x) - chunk * csz;
+        const int64_t c0 = chunk * order;
+        const int64_t cn = n_bh - c0 < order ? n_bh - c0 : order;
+        kb = static_cast<int>(r / cn);
+        bh = c0 + (r - static_cast<int64_t>(kb) * cn);
+    }
     const int hk = static_cast<int>(bh % p.Hkv);
     const int64_t b = bh / p.Hkv;
     const int64_t n0 = static_cast<int64_t>(kb) * BN;
@@ -257,21 +247,6 @@ __global__ void __launch_bounds__(384, 1)
             for (int c = 0; c < D / 64; ++c) {
                 tma_load_4d(sK + c * BN * 128, &tm_k, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), full_kv);
                 tma_load_4d(sV + c * BN * 128, &tm_v, 64 * c, hk, static_cast<int>(n0), static_cast<int>(b), full_kv);
-            }
-            // K and V of the CTA one wave ahead (as many CTAs later as there are multiprocessors, which
-            // starts about when this one ends) into L2, so that its start does not wait on DRAM.
-            uint32_t n_sm;
-            asm("mov.u32 %0, %%nsmid;\n" : "=r"(n_sm));
-            const uint32_t ahead = blockIdx.x + n_sm;
-            if (prefetch && ahead < gridDim.x) {
-                int kb2, bh2;
-                cta_item(static_cast<int>(ahead), kb2, bh2);
-                const int hk2 = bh2 % p.Hkv, b2 = bh2 / p.Hkv;
-#pragma unroll
-                for (int c = 0; c < D / 64; ++c) {
-                    tma_prefetch_4d(&tm_k, 64 * c, hk2, kb2 * BN, b2);
-                    tma_prefetch_4d(&tm_v, 64 * c, hk2, kb2 * BN, b2);
-                }
             }
         }
         dsattn::grid_dep_wait();
