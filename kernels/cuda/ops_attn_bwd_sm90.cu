@@ -68,7 +68,7 @@ int launch_bwd_sm90(const dsattn::BwdParams& p, int64_t B, bool* launched) {
         !attn_sm90_make_map(&tv, p.v, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
         !attn_sm90_make_map(&tdk, p.dk, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
         !attn_sm90_make_map(&tdv, p.dv, bf16, D, p.Hkv, p.Skv, B, Cfg::BN) ||
-        !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, D == 128 && (ILV & 4) ? 16 : Cfg::BM))
+        !attn_sm90_make_map_f32(&tdq, p.dq_acc, D, p.Hq, p.S, B, Cfg::BM))
         return DS_BACKEND_OK;
     auto kern = dsattn90::attn_bwd_sm90_kernel<T, D, CAUSAL, LAG, 2, ILV>;
     int rc = check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM),
@@ -97,7 +97,7 @@ int dispatch_ilv(const dsattn::BwdParams& p, int64_t B, bool* launched) {
     switch (v) {
         case 0: return launch_bwd_sm90<T, D, CAUSAL, 0>(p, B, launched);
         case 1: return launch_bwd_sm90<T, D, CAUSAL, 1>(p, B, launched);
-        case 2: return launch_bwd_sm90<T, D, CAUSAL, 7>(p, B, launched);  // (measurement: bit 2)
+        case 2: return launch_bwd_sm90<T, D, CAUSAL, 2>(p, B, launched);
         default: return launch_bwd_sm90<T, D, CAUSAL, 3>(p, B, launched);
     }
 }

@@ -335,8 +335,6 @@ __global__ void __launch_bounds__(384, 1)
     // two barriers (the first thread waits for the previous reductions to read it, a barrier, the stores,
     // a barrier): 286 vs 257 TFLOP/s fwd+bwd on B8 H16 S2048 D64 causal; D = 128 with two tiles 386 vs 375.
     constexpr bool TWO_TILES = D == 128;
-    // ILV bit 2 (D = 128): each warp adds its 16 rows of the tile by itself (WARP_DQ).
-    constexpr bool WARP_DQ = TWO_TILES && (ILV & 4) != 0;
     auto add_dq = [&](int64_t m0, int h) {
         const uint32_t k = dq_use++;
         const uint32_t tile = dq_tiles + static_cast<uint32_t>((TWO_TILES ? k & 1 : 0) * Cfg::DQ_BYTES);
@@ -353,19 +351,6 @@ __global__ void __launch_bounds__(384, 1)
                                 dq[4 * i + 2 * r], dq[4 * i + 2 * r + 1]);
         }
         fence_proxy_async();
-        if (WARP_DQ) {
-            // Each warp adds its own 16 rows (tm_dq: boxes of 16 rows): a warp-level sync, no barrier.
-            if (lane == 0) bulk_wait<0, true>();
-            __syncwarp();
-            if (lane == 0 && m0 + 16 * warp < p.S) {
-#pragma unroll
-                for (int x = 0; x < 2; ++x)
-                    tma_reduce_add_4d(&tm_dq, dq_col0 + 32 * x, h, static_cast<int>(m0) + 16 * warp, static_cast<int>(b),
-                                      tile + static_cast<uint32_t>(x * 64 * 128 + warp * 16 * 128));
-                bulk_commit();
-            }
-            return;
-        }
         if (TWO_TILES && ctid == 0) bulk_wait<0, true>();
         named_barrier(2 + cw, 128);
         if (ctid == 0 && m0 < p.S) {
@@ -623,7 +608,7 @@ __global__ void __launch_bounds__(384, 1)
     // are done reading (their last products were waited for above), in the layout of the loads (16-byte
     // chunk c of row r at c ^ (r % 8): conflict-free); then one thread stores both tiles with bulk tensor
     // copies (rows past the end are not written) and waits until they have read shared memory.
-    if (WARP_DQ ? lane == 0 : ctid == 0) bulk_wait<0, true>();  // the last reductions have read their tile
+    if (ctid == 0) bulk_wait<0, true>();  // the last reductions have read their tile
     named_barrier(1, 256);
     {
         const uint32_t row = static_cast<uint32_t>((64 * cw + 16 * warp + g) * 128 + 4 * tq);
