@@ -111,14 +111,17 @@ int fwd_dispatch(const FwdParams& p, int64_t B, int D, bool causal) {
 // Whether the sm_90a forward is used by default on compute capability 9.0 devices.
 constexpr bool kSm90FwdDefault = true;
 
-// DSABI_ATTN_IMPL: 0 unset (default), 1 "fa2", 2 "sm90" (read once; other values are ignored).
+// An implementation choice from the environment: 0 unset (or another value), 1 "fa2", 2 "sm90".
+int impl_choice(const char* name) {
+    const char* e = std::getenv(name);
+    if (!e) return 0;
+    const std::string s(e);
+    return s == "fa2" ? 1 : s == "sm90" ? 2 : 0;
+}
+
+// DSABI_ATTN_IMPL (read once).
 int fwd_impl_env() {
-    static const int v = [] {
-        const char* e = std::getenv("DSABI_ATTN_IMPL");
-        if (!e) return 0;
-        const std::string s(e);
-        return s == "fa2" ? 1 : s == "sm90" ? 2 : 0;
-    }();
+    static const int v = impl_choice("DSABI_ATTN_IMPL");
     return v;
 }
 
@@ -214,14 +217,9 @@ __global__ void attn_bwd_dq4_kernel(const float4* __restrict__ acc, uint2* __res
     }
 }
 
-// DSABI_ATTN_BWD_IMPL: 0 unset (default), 1 "fa2", 2 "sm90" (read once; other values are ignored).
+// DSABI_ATTN_BWD_IMPL (read once).
 int bwd_impl_env() {
-    static const int v = [] {
-        const char* e = std::getenv("DSABI_ATTN_BWD_IMPL");
-        if (!e) return 0;
-        const std::string s(e);
-        return s == "fa2" ? 1 : s == "sm90" ? 2 : 0;
-    }();
+    static const int v = impl_choice("DSABI_ATTN_BWD_IMPL");
     return v;
 }
 
