@@ -425,35 +425,29 @@ __global__ void __launch_bounds__(384, 1)
         fence_regs(st);
         fence_regs(dp);
         wgmma_fence();
-        if (ILV & 1) {
+        // One k-step of S^T (x = 0) or dP^T (x = 1).
+        auto sdp_kstep = [&](int x, int kk) {
+            const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
+            const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
+            if (x == 0)
+                WgB<T>::template ss64<0, 0>(st, sw128_desc(k_base + koff, 16, 1024), sw128_desc(q_base + qoff, 16, 1024),
+                                            kk > 0 ? 1 : 0);
+            else
+                WgB<T>::template ss64<0, 0>(dp, sw128_desc(v_base + koff, 16, 1024), sw128_desc(do_base + qoff, 16, 1024),
+                                            kk > 0 ? 1 : 0);
+        };
+        // ILV bit 0: the two chains alternate in one group; otherwise S^T, then dP^T, in two groups.
 #pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-                const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
-                const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
-                WgB<T>::template ss64<0, 0>(st, sw128_desc(k_base + koff, 16, 1024),
-                                            sw128_desc(q_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
-                WgB<T>::template ss64<0, 0>(dp, sw128_desc(v_base + koff, 16, 1024),
-                                            sw128_desc(do_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
-            }
-            wgmma_commit();
-        } else {
-#pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-                const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
-                const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
-                WgB<T>::template ss64<0, 0>(st, sw128_desc(k_base + koff, 16, 1024),
-                                            sw128_desc(q_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
-            }
-            wgmma_commit();
-#pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-                const uint32_t koff = static_cast<uint32_t>((kk >> 2) * BN * 128 + (kk & 3) * 32);
-                const uint32_t qoff = static_cast<uint32_t>((kk >> 2) * BM * 128 + (kk & 3) * 32);
-                WgB<T>::template ss64<0, 0>(dp, sw128_desc(v_base + koff, 16, 1024),
-                                            sw128_desc(do_base + qoff, 16, 1024), kk > 0 ? 1 : 0);
-            }
-            wgmma_commit();
+        for (int kk = 0; kk < D / 16; ++kk) {
+            sdp_kstep(0, kk);
+            if (ILV & 1) sdp_kstep(1, kk);
         }
+        if (!(ILV & 1)) {
+            wgmma_commit();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) sdp_kstep(1, kk);
+        }
+        wgmma_commit();
 
         // lse * log2e of this thread's query columns 8 i + 2 tq, + 1.
         float l2[16];
