@@ -39,8 +39,8 @@ int ilv_env() {
 
 // CTA order: 0, (batch, head) major and key blocks minor (the CTAs that run together share their head's
 // Q and dO in L2), or N > 0, chunks of N (batch, head) pairs with key blocks major inside a chunk (under a
-// causal mask the longest CTAs of a chunk first, which shortens the tail of the grid; 1: all pairs one
-// chunk, which thrashes L2: 197 vs 294 TFLOP/s on B8 H16 S2048 D128 causal). Default: 8 under a causal
+// causal mask the longest CTAs of a chunk first, which shortens the tail of the grid; 1 is the same as 0;
+// key blocks major over all pairs at once thrashed L2: 197 vs 294 TFLOP/s on B8 H16 S2048 D128 causal). Default: 8 under a causal
 // mask, 0 without. Measured on an H100 (fwd+bwd TFLOP/s, order 0 / 8, same run): B8 H16 S2048 D128 causal
 // 381 / 386, D64 causal 283 / 294, B2 S8192 D128 causal 484 / 492. DSABI_ATTN_BWD_SM90_ORDER=N overrides
 // (read once; -1 when unset).

@@ -195,7 +195,7 @@ __global__ void __launch_bounds__(384, 1)
         bh = static_cast<int64_t>(blockIdx.x) / n_kb;
         kb = static_cast<int>(static_cast<int64_t>(blockIdx.x) - bh * n_kb);
     } else {
-        // chunks of `order` (batch, head) pairs (1: all of them), key blocks major inside a chunk
+        // chunks of `order` (batch, head) pairs, key blocks major inside a chunk (1: the same as 0)
         const int64_t n_bh = gridDim.x / n_kb;
         const int64_t csz = static_cast<int64_t>(order) * n_kb;
         const int64_t chunk = static_cast<int64_t>(blockIdx.x) / csz;
